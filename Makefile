@@ -1,0 +1,34 @@
+# grist: every target creates the virtual environment first when it is missing,
+# so `make corpus` and `make test` work as the very first command on a fresh clone.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+RECIPE ?= recipes/default.yaml
+WORKERS ?= 2
+
+.PHONY: setup corpus test bench lint clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -d $(VENV) || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+corpus: $(STAMP)
+	$(BIN)/python -m pipeline run $(RECIPE)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.pipeline_bench --workers $(WORKERS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+clean:
+	rm -rf out/ .pytest_cache

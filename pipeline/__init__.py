@@ -1,0 +1,1 @@
+"""grist corpus pipeline: raw text in, verified tokenized shards out."""

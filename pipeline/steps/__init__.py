@@ -1,0 +1,16 @@
+"""Built-in steps, one file each. `BUILTIN_STEPS` maps a recipe name to `module:Class`.
+
+Steps are imported lazily by dotted path, the same way user plugins are, so a recipe that
+does not tokenize never imports the tokenizer and a plugin is no second-class citizen.
+"""
+
+BUILTIN_STEPS: dict[str, str] = {
+    "normalize": "pipeline.steps.normalize:Normalize",
+    "language": "pipeline.steps.language:LanguageFilter",
+    "gopher_quality": "pipeline.steps.gopher_quality:GopherQualityFilter",
+    "gopher_repetition": "pipeline.steps.gopher_repetition:GopherRepetitionFilter",
+    "c4": "pipeline.steps.c4:C4Filter",
+    "fineweb": "pipeline.steps.fineweb:FineWebFilter",
+    "exact_dedup": "pipeline.steps.exact_dedup:ExactDedup",
+    "tokenize": "pipeline.steps.tokenize:Tokenize",
+}
