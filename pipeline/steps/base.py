@@ -113,8 +113,12 @@ class Sink(GlobalStep):
 class PluginFilter(Filter):
     """Adapts a user's plain function or object (`doc -> bool | str`) into a Filter."""
 
-    def __init__(self, fn: Callable[[Document], Verdict], name: str,
-                 batch_fn: Callable[[list[Document]], list[Verdict]] | None = None) -> None:
+    def __init__(
+        self,
+        fn: Callable[[Document], Verdict],
+        name: str,
+        batch_fn: Callable[[list[Document]], list[Verdict]] | None = None,
+    ) -> None:
         super().__init__()
         self.fn = fn
         self.batch_fn = batch_fn
@@ -146,8 +150,11 @@ def step_parameters(target: Any) -> dict[str, inspect.Parameter]:
     """The recipe-settable parameters of a step class or plugin class (its __init__ keywords)."""
     if inspect.isclass(target):
         params = inspect.signature(target.__init__).parameters
-        return {k: p for k, p in params.items() if k != "self" and p.kind is p.KEYWORD_ONLY
-                or (k != "self" and p.kind is p.POSITIONAL_OR_KEYWORD)}
+        return {
+            k: p
+            for k, p in params.items()
+            if k != "self" and p.kind is p.KEYWORD_ONLY or (k != "self" and p.kind is p.POSITIONAL_OR_KEYWORD)
+        }
     return {}
 
 
@@ -162,8 +169,7 @@ def build_step(kind: str, params: dict[str, Any], step_name: str) -> Step:
         return step
     if inspect.isclass(target):  # a plain user class: instantiate with params, then adapt
         obj = target(**params)
-        fn = obj.filter if hasattr(obj, "filter") else obj
-        return PluginFilter(fn, step_name, getattr(obj, "filter_batch", None))
+        return PluginFilter(obj.filter, step_name, getattr(obj, "filter_batch", None))
     if callable(target):
         if params:
             raise TypeError(f"plugin function {kind!r} takes no parameters, got {sorted(params)}")

@@ -1,0 +1,1 @@
+"""Benchmarks behind `make bench`: speed and memory on real text, never inside unit tests."""

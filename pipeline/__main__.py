@@ -1,0 +1,81 @@
+"""Command line: `python -m pipeline {run,plan,verify} ...`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from pipeline.recipe import RecipeError, load_recipe
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from pipeline.report import print_summary, write_outputs
+    from pipeline.run import RunError, list_units, run
+
+    recipe = load_recipe(args.recipe, args.overrides)
+    try:
+        result = run(recipe, restart=args.restart)
+    except RunError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    manifest = write_outputs(recipe, result, list_units(recipe))
+    print_summary(manifest)
+    print(f"wrote {result.out}/ (report.md, funnel.png, manifest.json, shards/)")
+    return 0
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from pipeline.plan import estimate, print_plan
+
+    recipe = load_recipe(args.recipe, args.overrides)
+    print_plan(estimate(recipe, sample_docs=args.sample_docs))
+    return 0
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from pipeline.shards import ShardError, verify_dir
+
+    try:
+        report = verify_dir(args.output_dir.rstrip("/") + "/shards")
+    except (ShardError, FileNotFoundError) as e:
+        print(f"verify failed: {e}", file=sys.stderr)
+        return 1
+    print(report.describe() if hasattr(report, "describe") else report)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipeline", description="grist corpus builder")
+    sub = parser.add_subparsers(dest="command", required=True)
+    overrides_help = "dotted overrides of recipe values, e.g. output_dir=out/x steps.2.min_words=30"
+
+    p = sub.add_parser("run", help="build the corpus a recipe describes (resumes an interrupted run)")
+    p.add_argument("recipe", help="path to a recipe YAML file")
+    p.add_argument("overrides", nargs="*", help=overrides_help)
+    p.add_argument("--restart", action="store_true", help="discard the output directory and start over")
+    p.set_defaults(fn=_cmd_run)
+
+    p = sub.add_parser(
+        "plan", help="validate a recipe and estimate documents, bytes, disk and memory per stage"
+    )
+    p.add_argument("recipe")
+    p.add_argument("overrides", nargs="*", help=overrides_help)
+    p.add_argument(
+        "--sample-docs", type=int, default=200, help="documents per input sampled to estimate keep rates"
+    )
+    p.set_defaults(fn=_cmd_plan)
+
+    p = sub.add_parser("verify", help="check every shard of a built corpus (header, checksum, index, split)")
+    p.add_argument("output_dir", help="a corpus output directory (holds shards/)")
+    p.set_defaults(fn=_cmd_verify)
+
+    args = parser.parse_args(argv)
+    try:
+        return args.fn(args)
+    except RecipeError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

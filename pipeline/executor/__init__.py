@@ -1,0 +1,30 @@
+"""Executors run a stage's work units in parallel. Steps never see them.
+
+The whole interface is `map`: apply a picklable function to independent work units and
+yield results as they finish. Committing, resuming and ordering live in `pipeline.run`, so a
+Ray executor only needs its own `map` (e.g. `ray.remote` tasks and `ray.wait`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import Protocol, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class Executor(Protocol):
+    workers: int
+
+    def map(self, fn: Callable[[T], R], items: Sequence[T], desc: str) -> Iterator[R]:
+        """Yield fn(item) for every item, in completion order, with progress shown."""
+        ...
+
+
+def make_executor(kind: str, workers: int) -> Executor:
+    if kind == "local":
+        from pipeline.executor.local import LocalExecutor
+
+        return LocalExecutor(workers)
+    raise ValueError(f"unknown executor {kind!r} (available: local)")

@@ -1,0 +1,135 @@
+"""`pipeline plan`: what a run will read, keep, write and need, before anything runs.
+
+Inputs are counted exactly (reading is the cheapest pass). Keep rates come from running the
+per-document steps on a sample of each input; global steps (dedup) decide on the whole corpus,
+so the plan says so instead of guessing. Disk and memory are estimates, labelled as such.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from pipeline.document import Document, docs_to_table
+from pipeline.readers import BadRecord, read_source
+from pipeline.recipe import Recipe
+from pipeline.run import Pipeline, list_units
+from pipeline.steps.base import DocumentStep
+
+CHARS_PER_TOKEN_GUESS = 4.0  # byte-level BPE on English prose; the manifest records the real figure
+PYTHON_BYTES_PER_CHAR = 6.0  # str + Arrow buffers + per-step copies of a batch in flight
+
+
+@dataclass
+class PlanReport:
+    units: int
+    input_bytes: int
+    docs: int
+    bad: int
+    chars: int
+    workers: int
+    stages: list[dict[str, Any]] = field(default_factory=list)
+    disk_bytes: dict[str, int] = field(default_factory=dict)
+    memory_bytes: dict[str, int] = field(default_factory=dict)
+
+
+def estimate(recipe: Recipe, sample_docs: int = 200) -> PlanReport:
+    pipe = Pipeline(recipe)
+    units = list_units(recipe)
+    docs = bad = chars = 0
+    max_doc_chars = 0
+    sample: list[Document] = []
+    for u in units:
+        src = recipe.sources[u.source]
+        taken = 0
+        for item in read_source(
+            Path(u.path),
+            source=src.name,
+            format=src.format,
+            text_field=src.text_field,
+            id_field=src.id_field,
+            html_extractor=src.html_extractor,
+        ):
+            if isinstance(item, BadRecord):
+                bad += 1
+                continue
+            docs += 1
+            chars += len(item.text)
+            max_doc_chars = max(max_doc_chars, len(item.text))
+            if taken < sample_docs:
+                sample.append(item)
+                taken += 1
+    report = PlanReport(
+        len(units),
+        sum(os.path.getsize(u.path) for u in units if os.path.isfile(u.path)),
+        docs,
+        bad,
+        chars,
+        recipe.n_workers,
+    )
+    sample_chars = sum(len(d.text) for d in sample) or 1
+    docs_rate = chars_rate = 1.0
+    batch = sample
+    for name, step in pipe.steps.items():
+        if isinstance(step, DocumentStep):
+            before_docs, before_chars = len(batch) or 1, sum(len(d.text) for d in batch) or 1
+            batch, _ = step.apply([Document(d.id, d.source, d.text, dict(d.meta)) for d in batch])
+            docs_rate *= len(batch) / before_docs
+            chars_rate *= sum(len(d.text) for d in batch) / before_chars
+            note = f"sampled {before_docs} docs"
+        else:
+            note = "decided on the whole corpus: upper bound"
+        report.stages.append(
+            {"step": name, "docs": round(docs * docs_rate), "chars": round(chars * chars_rate), "note": note}
+        )
+    buf = io.BytesIO()
+    pq.write_table(docs_to_table(sample), buf, compression="zstd")
+    parquet_ratio = buf.tell() / sample_chars
+    final_chars = chars * chars_rate
+    tokens = final_chars / CHARS_PER_TOKEN_GUESS
+    itemsize = 2 if recipe.tokenizer.vocab_size <= 65536 else 4
+    n_passes = len(pipe.stages)
+    report.disk_bytes = {
+        "intermediate parquet (all stages)": round(chars * parquet_ratio * n_passes),
+        "shards": round(tokens * itemsize),
+        "removed records (excerpts)": round(docs * 400 * (1 - docs_rate)),
+    }
+    batch_chars = min(recipe.batch_size * (chars / max(docs, 1)), max(max_doc_chars, 1) * recipe.batch_size)
+    report.memory_bytes = {
+        "per worker (one batch in flight)": round(batch_chars * PYTHON_BYTES_PER_CHAR + 64e6),
+        "all workers": round(recipe.n_workers * (batch_chars * PYTHON_BYTES_PER_CHAR + 64e6)),
+        "tokenizer training sample": round(min(final_chars, recipe.tokenizer.train_sample_mb * 1e6) * 10),
+    }
+    return report
+
+
+def _human(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1000:
+            return f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} PB"
+
+
+def print_plan(report: PlanReport) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    console.print(
+        f"inputs: {report.units} units, {_human(report.input_bytes)} on disk, {report.docs:,} documents "
+        f"({report.bad:,} bad), {_human(report.chars)} of text (counted); {report.workers} workers"
+    )
+    table = Table(title="estimated survivors per step")
+    for col in ("step", "documents", "text", "how"):
+        table.add_column(col, justify="left" if col in ("step", "how") else "right")
+    for s in report.stages:
+        table.add_row(s["step"], f"{s['docs']:,}", _human(s["chars"]), s["note"])
+    console.print(table)
+    for title, data in (("disk (estimated)", report.disk_bytes), ("memory (estimated)", report.memory_bytes)):
+        console.print(title + ": " + "; ".join(f"{k} {_human(v)}" for k, v in data.items()))

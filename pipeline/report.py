@@ -1,0 +1,209 @@
+"""What a run did, for people: manifest.json, report.md, funnel.png and a console table.
+
+The funnel answers the first question anyone asks of a corpus build: how much survived each
+step, and what was removed, why, with real examples to judge the rule by.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from pipeline.atomic import atomic_path, write_json
+from pipeline.recipe import Recipe
+from pipeline.stats import merge_step_counters, sum_reasons
+
+VERSIONED = (
+    "grist",
+    "numpy",
+    "pyarrow",
+    "tokenizers",
+    "tiktoken",
+    "fasttext-numpy2-wheel",
+    "datasketch",
+    "trafilatura",
+    "resiliparse",
+)
+
+
+def sum_numeric(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """Sum nested dicts of numbers leaf by leaf (per-unit sink stats into run totals)."""
+    total: dict[str, Any] = {}
+    for item in items:
+        for k, v in item.items():
+            if isinstance(v, dict):
+                total[k] = sum_numeric([total.get(k, {}), v])
+            elif isinstance(v, int | float) and not isinstance(v, bool):
+                total[k] = total.get(k, 0) + v
+    return total
+
+
+def file_fingerprint(path: Path) -> dict[str, Any]:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return {"path": str(path), "bytes": path.stat().st_size, "sha256": h.hexdigest()}
+
+
+def versions() -> dict[str, str]:
+    out = {"python": sys.version.split()[0], "platform": platform.platform()}
+    for name in VERSIONED:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def funnel_rows(result: Any) -> list[dict[str, Any]]:
+    """One row per step in run order: docs/chars in and out, removals by reason."""
+    rows = []
+    read = [r["read"] for r in result.stage_results[0]]
+    rows.append(
+        {
+            "step": "read",
+            "docs_in": sum(r["docs"] + r["bad"] for r in read),
+            "docs_out": sum(r["docs"] for r in read),
+            "chars_in": None,
+            "chars_out": sum(r["chars"] for r in read),
+            "removed": sum_reasons(result.stage_results[0], "bad"),
+        }
+    )
+    for stage in result.stage_results:
+        for step, c in merge_step_counters(stage).items():
+            rows.append({"step": step, **c})
+    return rows
+
+
+def top_examples(out: Path, step: str, reason: str, k: int = 2) -> list[tuple[str, str]]:
+    folder = out / "removed" / step.replace("#", "_")
+    found: list[tuple[str, str]] = []
+    for p in sorted(folder.glob("*.parquet")):
+        t = pq.read_table(p, columns=["id", "reason", "excerpt"])
+        t = t.filter(pc.equal(t["reason"], reason))
+        for i, ex in zip(t["id"].to_pylist(), t["excerpt"].to_pylist(), strict=True):
+            found.append((i, ex))
+            if len(found) >= k:
+                return found
+    return found
+
+
+def plot_funnel(rows: list[dict[str, Any]], chars_per_token: float | None, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = [r["step"] for r in rows]
+    docs = [r["docs_out"] for r in rows]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 0.5 * len(rows) + 2), sharey=True)
+    axes[0].barh(steps, docs, color="#4c72b0")
+    axes[0].set_xlabel("documents kept after step")
+    if chars_per_token:
+        tokens = [r["chars_out"] / chars_per_token / 1e6 for r in rows]
+        axes[1].barh(steps, tokens, color="#dd8452")
+        axes[1].set_xlabel(f"tokens kept, millions (at {chars_per_token:.2f} chars/token)")
+    else:
+        axes[1].barh(steps, [r["chars_out"] / 1e6 for r in rows], color="#dd8452")
+        axes[1].set_xlabel("characters kept, millions")
+    for ax, vals in zip(axes, (docs, None), strict=True):
+        if vals:
+            for y, v in enumerate(vals):
+                ax.text(v, y, f" {v:,}", va="center", fontsize=8)
+    axes[0].invert_yaxis()
+    fig.suptitle("grist corpus funnel")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+
+
+def write_outputs(recipe: Recipe, result: Any, units: list[Any]) -> dict[str, Any]:
+    """Write manifest.json, report.md and funnel.png; return the manifest."""
+    out: Path = result.out
+    rows = funnel_rows(result)
+    sink = sum_numeric([r["stats"] for r in result.sink_results])
+    final_chars = rows[-1]["chars_out"]
+    tokens = sink.get("train", {}).get("tokens", 0) + sink.get("val", {}).get("tokens", 0)
+    cpt = final_chars / tokens if tokens and final_chars else None
+    manifest = {
+        "name": recipe.name,
+        "recipe": recipe.model_dump(),
+        "fingerprint": recipe.fingerprint(),
+        "inputs": [file_fingerprint(Path(u.path)) for u in units if Path(u.path).is_file()],
+        "versions": versions(),
+        "steps": rows,
+        "plans": result.plan_stats,
+        "shards": sink,
+        "finalize": result.sink_stats,
+        "chars_per_token": cpt,
+        "seconds": round(result.seconds, 2),
+    }
+    write_json(out / "manifest.json", manifest)
+    plot_funnel(rows, cpt, out / "funnel.png")
+    lines = [
+        f"# Corpus report: {recipe.name}",
+        "",
+        f"Built in {result.seconds:.1f} s from {len(units)} input units. ![funnel](funnel.png)",
+        "",
+        "| step | docs in | docs out | removed | chars out | top reasons |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for r in rows:
+        removed = r["docs_in"] - r["docs_out"]
+        reasons = ", ".join(f"{k} {v:,}" for k, v in sorted(r["removed"].items(), key=lambda kv: -kv[1])[:4])
+        lines.append(
+            f"| {r['step']} | {r['docs_in']:,} | {r['docs_out']:,} | {removed:,} | "
+            f"{r['chars_out']:,} | {reasons} |"
+        )
+    lines += ["", "## Output", ""]
+    for split in ("train", "val"):
+        s = sink.get(split, {})
+        lines.append(f"- {split}: {s.get('docs', 0):,} documents, {s.get('tokens', 0):,} tokens")
+    if cpt:
+        lines.append(f"- {cpt:.2f} characters per token")
+    lines += ["", "## Removal examples", ""]
+    for r in rows[1:]:
+        for reason, n in sorted(r["removed"].items(), key=lambda kv: -kv[1])[:3]:
+            lines.append(f"### {r['step']}: {reason} ({n:,})")
+            for doc_id, excerpt in top_examples(out, r["step"], reason):
+                text = excerpt[:240].replace("\n", " ⏎ ").replace("|", "\\|")
+                lines.append(f"- `{doc_id}`: {text}")
+            lines.append("")
+    with atomic_path(out / "report.md") as tmp:
+        tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return manifest
+
+
+def print_summary(manifest: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"grist corpus: {manifest['name']}  ({manifest['seconds']} s)")
+    for col in ("step", "docs in", "docs out", "removed %", "chars out", "top reason"):
+        table.add_column(col, justify="left" if col in ("step", "top reason") else "right")
+    for r in manifest["steps"]:
+        removed = r["docs_in"] - r["docs_out"]
+        pct = f"{100 * removed / r['docs_in']:.1f}" if r["docs_in"] else "-"
+        top = max(r["removed"].items(), key=lambda kv: kv[1], default=("", 0))
+        table.add_row(
+            r["step"],
+            f"{r['docs_in']:,}",
+            f"{r['docs_out']:,}",
+            pct,
+            f"{r['chars_out']:,}",
+            f"{top[0]} ({top[1]:,})" if top[1] else "",
+        )
+    console = Console(stderr=False)
+    console.print(table)
+    for split in ("train", "val"):
+        s = manifest["shards"].get(split, {})
+        console.print(f"{split}: {s.get('tokens', 0):,} tokens in {s.get('docs', 0):,} documents")

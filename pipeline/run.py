@@ -1,0 +1,423 @@
+"""Runs a recipe: splits its steps into stages, runs each stage's work units through an
+executor, commits every unit atomically and resumes from what was committed.
+
+Stage layout. Per-document steps are fused into one pass per work unit. A global step cuts
+the pipeline: the pass before it also writes the step's per-unit summary, the step plans once
+over all summaries, and the pass after it starts with the step's `apply`. The tokenize sink
+is the last global step, followed by one pass that writes the shards.
+
+    stage 0: read -> doc steps... -> summarize(G1)     plan(G1)
+    stage 1: apply(G1) -> doc steps... -> summarize(sink)   plan(sink)
+    sink:    write shards per unit                       finalize
+
+Exactly-once. A unit's outputs (documents, removals, quarantine, summary) are written to
+temporary names, renamed into place, and only then is the unit's marker written. A unit
+without a marker is redone from scratch, overwriting whatever an earlier attempt left, so a
+run killed at any moment and started again ends with exactly an uninterrupted run's output.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline.atomic import atomic_path, read_json, write_json
+from pipeline.document import Document, Removal, docs_to_table, removals_to_table, table_to_docs
+from pipeline.executor import Executor, make_executor
+from pipeline.readers import BadRecord, expand_paths, read_source
+from pipeline.recipe import Recipe, RecipeError, add_plugin_path
+from pipeline.stats import Counters
+from pipeline.steps.base import DocumentStep, GlobalStep, Sink, Step, build_step
+from pipeline.steps.tokenize import Tokenize
+
+
+class RunError(Exception):
+    """A run stopped for a reason the user must act on (error budget, changed recipe)."""
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A work unit: one input file (or dataset) and, in later stages, what became of it."""
+
+    id: str
+    source: int
+    path: str
+
+
+@dataclass
+class Stage:
+    index: int
+    apply: str | None = None  # global step whose decision this pass applies first
+    doc_steps: list[str] = field(default_factory=list)
+    summarize: str | None = None  # global step (or the sink) this pass summarises for
+
+
+class Pipeline:
+    """The recipe's steps built and arranged in stages. Built once per process."""
+
+    def __init__(self, recipe: Recipe) -> None:
+        self.recipe = recipe
+        add_plugin_path(recipe.base_dir)
+        self.steps: dict[str, Step] = {}
+        for kind, name, params in recipe.step_entries():
+            self.steps[name] = build_step(kind, params, name)
+        sink = Tokenize(**recipe.sink_params())
+        self.sink_name = sink.step_name
+        self.steps[sink.step_name] = sink
+        self.stages = self._stages()
+        self._loaded: set[str] = set()
+
+    @property
+    def sink(self) -> Sink:
+        return self.steps[self.sink_name]  # type: ignore[return-value]
+
+    def _stages(self) -> list[Stage]:
+        stages = [Stage(0)]
+        for name, step in self.steps.items():
+            if isinstance(step, GlobalStep):
+                stages[-1].summarize = name
+                if not isinstance(step, Sink):
+                    stages.append(Stage(len(stages), apply=name))
+            elif isinstance(step, DocumentStep):
+                stages[-1].doc_steps.append(name)
+            else:
+                raise TypeError(f"step {name!r} is neither a DocumentStep nor a GlobalStep")
+        return stages
+
+    def load_global(self, name: str, out: Path) -> GlobalStep:
+        step = self.steps[name]
+        assert isinstance(step, GlobalStep)
+        if name not in self._loaded:
+            step.load(plan_dir(out, name))
+            self._loaded.add(name)
+        return step
+
+
+# ---------------------------------------------------------------------------- layout
+
+
+def work_dir(out: Path) -> Path:
+    return out / "work"
+
+
+def stage_dir(out: Path, stage: int) -> Path:
+    return work_dir(out) / f"stage{stage}"
+
+
+def plan_dir(out: Path, step: str) -> Path:
+    return work_dir(out) / f"plan-{step.replace('#', '_')}"
+
+
+def removed_path(out: Path, step: str, unit: str) -> Path:
+    return out / "removed" / step.replace("#", "_") / f"{unit}.parquet"
+
+
+def quarantine_path(out: Path, unit: str) -> Path:
+    return out / "quarantine" / f"{unit}.jsonl"
+
+
+def list_units(recipe: Recipe) -> list[Unit]:
+    units = []
+    for si, src in enumerate(recipe.sources):
+        for fi, path in enumerate(expand_paths(src.path, src.format)):
+            units.append(Unit(f"{src.name}-{fi:05d}", si, str(path)))
+    return units
+
+
+# ---------------------------------------------------------------------------- one unit
+
+_PIPELINES: dict[str, Pipeline] = {}
+
+
+def get_pipeline(recipe: Recipe) -> Pipeline:
+    key = recipe.fingerprint()
+    if key not in _PIPELINES:
+        _PIPELINES[key] = Pipeline(recipe)
+    return _PIPELINES[key]
+
+
+def _read_input(
+    recipe: Recipe, unit: Unit, bad: list[BadRecord], read_stats: dict[str, int]
+) -> Iterator[Document]:
+    src = recipe.sources[unit.source]
+    for item in read_source(
+        Path(unit.path),
+        source=src.name,
+        format=src.format,
+        text_field=src.text_field,
+        id_field=src.id_field,
+        html_extractor=src.html_extractor,
+    ):
+        if isinstance(item, BadRecord):
+            bad.append(item)
+            read_stats["bad"] += 1
+        else:
+            read_stats["docs"] += 1
+            read_stats["chars"] += len(item.text)
+            yield item
+
+
+def _read_stage_output(out: Path, stage: int, unit: str, batch_size: int) -> Iterator[list[Document]]:
+    pf = pq.ParquetFile(stage_dir(out, stage) / f"{unit}.parquet")
+    for batch in pf.iter_batches(batch_size=batch_size):
+        yield table_to_docs(pa.Table.from_batches([batch]))
+
+
+def _batched(docs: Iterator[Document], size: int) -> Iterator[list[Document]]:
+    batch: list[Document] = []
+    for d in docs:
+        batch.append(d)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def run_stage_unit(args: tuple[Recipe, str, int, Unit]) -> dict[str, Any]:
+    """One pass of one unit through one stage. Idempotent; commits atomically."""
+    recipe, out_str, stage_index, unit = args
+    out = Path(out_str)
+    pipe = get_pipeline(recipe)
+    stage = pipe.stages[stage_index]
+    sdir = stage_dir(out, stage_index)
+    marker = sdir / f"{unit.id}.done.json"
+    if marker.exists():
+        return read_json(marker)
+    t0 = time.perf_counter()
+    counters = Counters()
+    bad: list[BadRecord] = []
+    read_stats = {"docs": 0, "bad": 0, "chars": 0}
+    removals: dict[str, list[Removal]] = {}
+    summaries: list[pa.Table] = []
+    if stage_index == 0:
+        batches = _batched(_read_input(recipe, unit, bad, read_stats), recipe.batch_size)
+    else:
+        batches = _read_stage_output(out, stage_index - 1, unit.id, recipe.batch_size)
+    chain: list[tuple[str, DocumentStep | GlobalStep]] = []
+    if stage.apply:
+        chain.append((stage.apply, pipe.load_global(stage.apply, out)))
+    chain += [(name, pipe.steps[name]) for name in stage.doc_steps]  # type: ignore[misc]
+    summarizer = pipe.steps[stage.summarize] if stage.summarize else None
+    docs_out = 0
+    final = sdir / f"{unit.id}.parquet"
+    with atomic_path(final) as tmp:
+        writer = pq.ParquetWriter(tmp, docs_to_table([]).schema, compression="zstd")
+        try:
+            for batch in batches:
+                for name, step in chain:
+                    n_in, chars_in = len(batch), sum(len(d.text) for d in batch)
+                    t_step = time.perf_counter()
+                    kept, removed = step.apply(batch)
+                    counters.record(name, n_in, chars_in, kept, removed, time.perf_counter() - t_step)
+                    if removed:
+                        removals.setdefault(name, []).extend(removed)
+                    batch = kept
+                if isinstance(summarizer, GlobalStep) and batch:
+                    summary = summarizer.summarize(batch)
+                    if summary is not None:
+                        summaries.append(summary)
+                if batch:
+                    writer.write_table(docs_to_table(batch))
+                    docs_out += len(batch)
+        finally:
+            writer.close()
+    for name, recs in removals.items():
+        with atomic_path(removed_path(out, name, unit.id)) as tmp:
+            pq.write_table(removals_to_table(recs), tmp, compression="zstd")
+    if bad:
+        with atomic_path(quarantine_path(out, unit.id)) as tmp, tmp.open("w", encoding="utf-8") as f:
+            for b in bad:
+                f.write(
+                    json.dumps(
+                        {
+                            "unit": unit.id,
+                            "path": b.path,
+                            "line": b.line,
+                            "field": b.field,
+                            "reason": b.reason,
+                            "detail": b.detail,
+                            "excerpt": b.excerpt,
+                        },
+                        ensure_ascii=False,
+                    )
+                    + "\n"
+                )
+    if summaries:
+        with atomic_path(sdir / f"{unit.id}.summary.parquet") as tmp:
+            pq.write_table(pa.concat_tables(summaries), tmp)
+    result = {
+        "unit": unit.id,
+        "stage": stage_index,
+        "docs_out": docs_out,
+        "steps": counters.data,
+        "read": read_stats if stage_index == 0 else None,
+        "bad": _count_reasons(bad),
+        "seconds": time.perf_counter() - t0,
+    }
+    write_json(marker, result)
+    return result
+
+
+def _count_reasons(bad: list[BadRecord]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for b in bad:
+        out[b.reason] = out.get(b.reason, 0) + 1
+    return out
+
+
+def run_sink_unit(args: tuple[Recipe, str, int, Unit]) -> dict[str, Any]:
+    recipe, out_str, last_stage, unit = args
+    out = Path(out_str)
+    marker = work_dir(out) / "sink" / f"{unit.id}.done.json"
+    if marker.exists():
+        return read_json(marker)
+    pipe = get_pipeline(recipe)
+    sink = pipe.load_global(pipe.sink_name, out)
+    assert isinstance(sink, Sink)
+    t0 = time.perf_counter()
+    docs = [d for batch in _read_stage_output(out, last_stage, unit.id, recipe.batch_size) for d in batch]
+    stats = sink.write_unit(docs, unit.id, out)
+    result = {"unit": unit.id, "stats": stats, "seconds": time.perf_counter() - t0}
+    write_json(marker, result)
+    return result
+
+
+# ---------------------------------------------------------------------------- the run
+
+
+def _summaries(out: Path, stage: int, units: list[Unit]) -> Iterator[pa.Table]:
+    for u in units:
+        p = stage_dir(out, stage) / f"{u.id}.summary.parquet"
+        if p.exists():
+            yield pq.read_table(p)
+
+
+def _lock_output(out: Path) -> IO[str]:
+    """One run per output directory at a time; the lock dies with the process, even on SIGKILL."""
+    out.mkdir(parents=True, exist_ok=True)
+    handle = (out / ".lock").open("w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise RunError(f"another run is writing to {out}") from None
+    return handle
+
+
+def _remove_stale_temporaries(out: Path) -> int:
+    """Temporary files of a killed run: never renamed into place, so never part of the output."""
+    stale = list(out.rglob(".tmp-*"))
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return len(stale)
+
+
+def _check_fingerprint(recipe: Recipe, out: Path, restart: bool) -> None:
+    run_file = out / "run.json"
+    if restart:
+        for p in out.iterdir():
+            if p.name != ".lock":
+                shutil.rmtree(p) if p.is_dir() else p.unlink()
+    if run_file.exists():
+        previous = read_json(run_file)["fingerprint"]
+        if previous != recipe.fingerprint():
+            raise RecipeError(
+                f"{out} holds a run of a different recipe (fingerprint {previous}, now "
+                f"{recipe.fingerprint()}): use another output_dir, or --restart to discard it"
+            )
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(run_file, {"fingerprint": recipe.fingerprint(), "recipe": recipe.model_dump()})
+
+
+def _check_error_budget(recipe: Recipe, out: Path, results: list[dict[str, Any]]) -> None:
+    docs = sum(r["read"]["docs"] for r in results)
+    bad = sum(r["read"]["bad"] for r in results)
+    if bad and bad > recipe.error_budget.max_fraction * (docs + bad):
+        reasons: dict[str, int] = {}
+        for r in results:
+            for k, v in r["bad"].items():
+                reasons[k] = reasons.get(k, 0) + v
+        top = ", ".join(f"{k}: {v}" for k, v in sorted(reasons.items(), key=lambda kv: -kv[1])[:5])
+        raise RunError(
+            f"{bad} of {docs + bad} input records were bad ({top}), over the error budget "
+            f"error_budget.max_fraction={recipe.error_budget.max_fraction}; see {out / 'quarantine'}"
+        )
+
+
+@dataclass
+class RunResult:
+    out: Path
+    stage_results: list[list[dict[str, Any]]]
+    plan_stats: dict[str, dict[str, Any]]
+    sink_results: list[dict[str, Any]]
+    sink_stats: dict[str, Any]
+    seconds: float
+    phase_seconds: dict[str, float]  # wall time of each stage, plan and the shard-writing pass
+
+
+def run(recipe: Recipe, *, restart: bool = False, executor: Executor | None = None) -> RunResult:
+    t0 = time.perf_counter()
+    out = Path(recipe.output_dir)
+    lock = _lock_output(out)
+    try:
+        return _run_locked(recipe, out, restart, executor, t0)
+    finally:
+        lock.close()
+
+
+def _run_locked(recipe: Recipe, out: Path, restart: bool, executor: Executor | None, t0: float) -> RunResult:
+    _check_fingerprint(recipe, out, restart)
+    _remove_stale_temporaries(out)
+    executor = executor or make_executor("local", recipe.n_workers)
+    _PIPELINES.clear()  # a step's loaded plan must never outlive the run that made it
+    pipe = get_pipeline(recipe)
+    units = list_units(recipe)
+    stage_results: list[list[dict[str, Any]]] = []
+    plan_stats: dict[str, dict[str, Any]] = {}
+    phase_seconds: dict[str, float] = {}
+    for stage in pipe.stages:
+        t_phase = time.perf_counter()
+        tasks = [(recipe, str(out), stage.index, u) for u in units]
+        desc = f"stage {stage.index}: " + " > ".join(
+            ([f"apply {stage.apply}"] if stage.apply else ["read"]) + stage.doc_steps
+        )
+        results = sorted(executor.map(run_stage_unit, tasks, desc), key=lambda r: r["unit"])
+        stage_results.append(results)
+        if stage.index == 0:
+            _check_error_budget(recipe, out, results)
+        phase_seconds[f"stage{stage.index}"] = time.perf_counter() - t_phase
+        if stage.summarize:
+            t_phase = time.perf_counter()
+            pdir = plan_dir(out, stage.summarize)
+            done = pdir / "done.json"
+            if not done.exists():
+                step = pipe.steps[stage.summarize]
+                assert isinstance(step, GlobalStep)
+                pdir.mkdir(parents=True, exist_ok=True)
+                write_json(done, step.plan(_summaries(out, stage.index, units), pdir) or {})
+            plan_stats[stage.summarize] = read_json(done)
+            phase_seconds[f"plan {stage.summarize}"] = time.perf_counter() - t_phase
+    t_phase = time.perf_counter()
+    last = len(pipe.stages) - 1
+    sink_tasks = [(recipe, str(out), last, u) for u in units]
+    sink_results = sorted(
+        executor.map(run_sink_unit, sink_tasks, "tokenize: write shards"), key=lambda r: r["unit"]
+    )
+    final_marker = work_dir(out) / "sink" / "finalized.json"
+    if not final_marker.exists():
+        write_json(final_marker, pipe.load_global(pipe.sink_name, out).finalize(out) or {})  # type: ignore[union-attr]
+    sink_stats = read_json(final_marker)
+    phase_seconds["write shards"] = time.perf_counter() - t_phase
+    return RunResult(
+        out, stage_results, plan_stats, sink_results, sink_stats, time.perf_counter() - t0, phase_seconds
+    )

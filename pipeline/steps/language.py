@@ -1,0 +1,56 @@
+"""Language identification with fastText's lid.176 model (shipped in pipeline/assets).
+
+Keeps documents whose top language is listed and scores at least `threshold` (FineWeb and
+DCLM use English above 0.65). The label and score go into the document's metadata either way.
+Predictions equal fastText's own `predict(k=1)` on the whole text; `pipeline.langid` explains
+how they are computed faster.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipeline.document import Document
+from pipeline.langid import FastLanguageID, LibraryLanguageID, language_predictor
+from pipeline.steps.base import Filter, Verdict
+
+DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "assets" / "lid.176.ftz"
+
+
+class LanguageFilter(Filter):
+    """Reasons: `lang_<code>` when the top language is not kept, `lang_low_score` when it is a
+    kept language below the threshold. `languages: []` annotates without removing anything."""
+
+    name = "language"
+
+    def __init__(
+        self, *, languages: list[str] | None = None, threshold: float = 0.65, model: str | None = None
+    ) -> None:
+        super().__init__()
+        self.languages = set(["en"] if languages is None else languages)
+        self.threshold = threshold
+        self.model_path = str(model or DEFAULT_MODEL)
+        self._predictor: FastLanguageID | LibraryLanguageID | None = None
+
+    @property
+    def predictor(self) -> FastLanguageID | LibraryLanguageID:
+        if self._predictor is None:
+            self._predictor = language_predictor(self.model_path)
+        return self._predictor
+
+    def filter_batch(self, docs: list[Document]) -> list[Verdict]:
+        labels, scores = self.predictor.predict([d.text for d in docs])
+        verdicts: list[Verdict] = []
+        for doc, lang, score in zip(docs, labels, scores, strict=True):
+            prob = float(score)
+            doc.meta["language"] = lang
+            doc.meta["language_score"] = round(prob, 4)
+            if not self.languages:
+                verdicts.append(True)
+            elif lang not in self.languages:
+                verdicts.append(f"lang_{lang}")
+            elif prob < self.threshold:
+                verdicts.append("lang_low_score")
+            else:
+                verdicts.append(True)
+        return verdicts

@@ -1,0 +1,66 @@
+"""normalize, language and exact_dedup on real documents."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipeline.document import Document
+from pipeline.steps.exact_dedup import ExactDedup
+from pipeline.steps.language import LanguageFilter
+from pipeline.steps.normalize import Normalize
+from tests.conftest import load_sample
+
+
+def test_normalize_canonicalises_real_text() -> None:
+    doc = load_sample("books_gutenberg.jsonl.gz", 3)[2]
+    messy = doc.text.replace("\n", "  \r\n").replace("e\u0301", "é") + "\n\n\n\n\x07end"
+    decomposed = "Cafe\u0301 " + messy
+    step = Normalize()
+    kept, removed = step.apply([Document("a", "s", decomposed)])
+    text = kept[0].text
+    assert text.startswith("Café ") and "\r" not in text and "\x07" not in text
+    assert "\n\n\n" not in text and " \n" not in text
+    assert text.endswith("end")
+
+
+def test_normalize_length_limits_and_mojibake() -> None:
+    docs = load_sample("web_dolma_cc.jsonl.gz", 4)
+    step = Normalize(min_chars=500, max_chars=1500)
+    kept, removed = step.apply(docs)
+    for d in kept:
+        assert 500 <= len(d.text) <= 1500
+    assert {r.reason for r in removed} <= {"too_short", "too_long"} and removed
+    fixed = Normalize(fix_mojibake=True).apply([Document("m", "s", "The cafÃ© serves crÃ¨me brÃ»lÃ©e.")])[0]
+    assert fixed[0].text == "The café serves crème brûlée."
+
+
+def test_language_filter_on_udhr() -> None:
+    docs = load_sample("multilingual_udhr.jsonl.gz")
+    step = LanguageFilter(languages=["en"], threshold=0.65)
+    kept, removed = step.apply(docs)
+    assert [d.meta["language"] for d in kept] == ["en"]
+    by_id = {r.doc.id: r.reason for r in removed}
+    french = [d for d in docs if d.meta.get("iso639_3") == "fra" or d.meta.get("bcp47") == "fr"]
+    assert french and all(by_id[d.id] == "lang_fr" for d in french)
+    assert all(r.reason.startswith("lang_") for r in removed)
+    multi = LanguageFilter(languages=["en", "fr", "de"]).apply(docs)[0]
+    assert {d.meta["language"] for d in multi} == {"en", "fr", "de"}
+
+
+def test_exact_dedup_keeps_smallest_id_across_units(tmp_path: Path) -> None:
+    books = load_sample("books_gutenberg.jsonl.gz", 40)
+    unit_a = books[:20]
+    # a whitespace-variant copy and an exact copy, in another unit, under other ids
+    twin = Document("zzz-copy", "other", books[5].text.replace("\n", " \n  "))
+    early = Document("000-copy", "other", books[7].text)
+    unit_b = books[20:] + [twin, early]
+    step = ExactDedup()
+    step.plan(iter([step.summarize(unit_a), step.summarize(unit_b)]), tmp_path)
+    step.load(tmp_path)
+    kept_a, removed_a = step.apply(unit_a)
+    kept_b, removed_b = step.apply(unit_b)
+    removed = {r.doc.id: r.duplicate_of for r in removed_a + removed_b}
+    assert removed["zzz-copy"] == books[5].id
+    assert removed[books[7].id] == "000-copy"  # the smaller id wins wherever it sits
+    assert all(r.reason == "exact_duplicate" for r in removed_a + removed_b)
+    assert len(kept_a) + len(kept_b) + len(removed) == len(unit_a) + len(unit_b)

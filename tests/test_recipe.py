@@ -1,0 +1,111 @@
+"""Recipe loading: valid recipes load, every user mistake is one clear error naming the key."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipeline.recipe import RecipeError, load_recipe
+from pipeline.steps.base import PluginFilter, build_step
+from tests.conftest import ROOT, load_sample
+
+DEFAULT = ROOT / "recipes" / "default.yaml"
+
+
+def write_recipe(tmp_path: Path, **changes: object) -> Path:
+    data = yaml.safe_load(DEFAULT.read_text())
+    data.update(changes)
+    path = tmp_path / "r.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_default_recipe_loads() -> None:
+    r = load_recipe(DEFAULT)
+    assert [k for k, _, _ in r.step_entries()][:2] == ["normalize", "language"]
+    assert r.tokenizer.vocab_size == 8192
+
+
+def test_dotted_overrides_reach_nested_values() -> None:
+    r = load_recipe(
+        DEFAULT,
+        [
+            "output_dir=out/x",
+            "steps.1.threshold=0.8",
+            "steps.1.languages=[en, fr]",
+            "shards.val_fraction=0.1",
+            "workers=1",
+        ],
+    )
+    assert r.output_dir == "out/x"
+    assert r.steps[1]["threshold"] == 0.8 and r.steps[1]["languages"] == ["en", "fr"]
+    assert r.shards.val_fraction == 0.1 and r.n_workers == 1
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("output_dirr=out/x", "output_dirr: unknown key"),
+        ("workers=many", "workers: Input should be a valid integer"),
+        ("steps.0.min_chars=abc", "steps.0.min_chars: Input should be a valid integer"),
+        ("steps.1.treshold=0.5", "steps.1.treshold: unknown key"),
+        ("steps.1.step=langauge", "steps.1.step: unknown step 'langauge'"),
+        ("steps.9.x=1", "no list item 9"),
+        ("sources.0.path=data/nothing-*.jsonl", "sources.0.path: no input matches"),
+        ("sources.0.format=csv", "sources.0.format: Input should be"),
+        ("tokenizer.vocab_size=10", "tokenizer.vocab_size: Input should be greater than or equal to 257"),
+        ("steps.1.step=nowhere_module:Thing", "steps.1.step: cannot import plugin 'nowhere_module:Thing'"),
+    ],
+)
+def test_user_mistakes_name_the_key(override: str, expected: str) -> None:
+    with pytest.raises(RecipeError) as e:
+        load_recipe(DEFAULT, [override])
+    assert expected in str(e.value)
+    assert str(DEFAULT) in str(e.value) or "override" in str(e.value)
+
+
+def test_plugin_parameters_are_validated(tmp_path: Path) -> None:
+    path = write_recipe(tmp_path, steps=[{"step": "my_filters:NoShouting", "max_upper_ratio": "high"}])
+    with pytest.raises(RecipeError, match="steps.0.max_upper_ratio: Input should be a valid number"):
+        load_recipe(path)
+
+
+def test_plugin_class_and_function_load_and_filter_real_text() -> None:
+    r = load_recipe(ROOT / "recipes" / "plugin_example.yaml")
+    kinds = [k for k, _, _ in r.step_entries()]
+    assert kinds == ["normalize", "my_filters:no_redirects", "my_filters:NoShouting"]
+    redirects = build_step("my_filters:no_redirects", {}, "no_redirects")
+    shouting = build_step("my_filters:NoShouting", {"max_upper_ratio": 0.3}, "NoShouting")
+    assert isinstance(redirects, PluginFilter) and isinstance(shouting, PluginFilter)
+    wiki = load_sample("wiki_mediawiki_dump_sample.jsonl.gz")
+    kept, removed = redirects.apply(wiki)
+    stubs = [d for d in wiki if d.meta.get("redirect")]
+    assert stubs and {r.doc.id for r in removed} == {d.id for d in stubs}
+    assert all(r.reason == "redirect" for r in removed)
+    prose = load_sample("books_tinyshakespeare.jsonl.gz", 5)
+    loud = [type(d)(d.id + "-loud", d.source, d.text.upper(), {}) for d in prose]
+    kept, removed = shouting.apply(prose + loud)
+    assert [d.id for d in kept] == [d.id for d in prose]
+    assert [r.reason for r in removed] == ["shouting"] * len(loud)
+
+
+def test_cli_reports_recipe_errors_without_traceback(tmp_path: Path) -> None:
+    path = write_recipe(tmp_path, steps=[{"step": "gopher_quality", "no_such_param": 1}])
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipeline", "plan", str(path)], capture_output=True, text=True, cwd=ROOT
+    )
+    assert proc.returncode == 2
+    assert "steps.0.no_such_param: unknown key" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("command", ["run", "plan", "verify"])
+def test_cli_help(command: str) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipeline", command, "--help"], capture_output=True, text=True, cwd=ROOT
+    )
+    assert proc.returncode == 0 and "usage:" in proc.stdout
