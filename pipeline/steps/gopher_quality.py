@@ -1,0 +1,123 @@
+"""Gopher's quality filter (Rae et al. 2021, "Scaling Language Models", Table A1 / §A.1.1)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pipeline.document import Document
+from pipeline.steps.base import Filter, Verdict
+from pipeline.steps.text_stats import TextStats, count_ending, count_starting, text_stats, word_fingerprints
+
+STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
+ELLIPSES = ("...", "…")
+
+
+class GopherQualityFilter(Filter):
+    """Drops documents that do not look like natural prose: too short or too long, odd word
+    lengths, hashtag or ellipsis soup, bullet lists, mostly non-words, or no function words.
+
+    Rules, checked in this order; the first that fails is the reason (a threshold of None
+    disables its rule):
+
+    * ``too_few_words`` / ``too_many_words``: words outside [`min_doc_words`, `max_doc_words`].
+    * ``mean_word_length_low`` / ``mean_word_length_high``: mean word length outside
+      [`min_avg_word_length`, `max_avg_word_length`].
+    * ``hash_ratio`` / ``ellipsis_ratio``: "#" characters, or ellipses ("..." or "…"), per
+      token > `max_symbol_word_ratio`.
+    * ``bullet_lines``: share of lines starting with one of `bullet_prefixes` >
+      `max_bullet_lines_ratio`.
+    * ``ellipsis_lines``: share of lines ending with an ellipsis > `max_ellipsis_lines_ratio`.
+    * ``alpha_words``: share of tokens containing a letter < `min_alpha_words_ratio`.
+    * ``stop_words``: fewer than `min_stop_words` of the `stop_words` occur (distinct words,
+      exact case, surrounding punctuation ignored).
+
+    Definitions (see `text_stats`): a *word* is a whitespace-separated token with at least one
+    character that is not punctuation or a symbol; its length counts those characters only.
+    *Tokens* count words and symbol runs the way a word tokenizer would ("(hello)," is three).
+
+    Differences from datatrove's `GopherQualityFilter`: it tokenizes with NLTK, where this
+    filter reads whitespace tokens and estimates NLTK's token count from punctuation runs,
+    so contractions ("don't") are one word here and a word's interior punctuation ("e.g.",
+    "U.S.") does not count towards its length. datatrove's `max_non_alpha_words_ratio` is a
+    minimum despite its name; it is called `min_alpha_words_ratio` here.
+    """
+
+    name = "gopher_quality"
+
+    def __init__(
+        self,
+        *,
+        min_doc_words: int | None = 50,
+        max_doc_words: int | None = 100_000,
+        min_avg_word_length: float | None = 3,
+        max_avg_word_length: float | None = 10,
+        max_symbol_word_ratio: float | None = 0.1,
+        max_bullet_lines_ratio: float | None = 0.9,
+        max_ellipsis_lines_ratio: float | None = 0.3,
+        min_alpha_words_ratio: float | None = 0.8,
+        min_stop_words: int | None = 2,
+        stop_words: tuple[str, ...] = STOP_WORDS,
+        bullet_prefixes: tuple[str, ...] = ("•", "-"),
+    ) -> None:
+        super().__init__()
+        self.min_doc_words = min_doc_words
+        self.max_doc_words = max_doc_words
+        self.min_avg_word_length = min_avg_word_length
+        self.max_avg_word_length = max_avg_word_length
+        self.max_symbol_word_ratio = max_symbol_word_ratio
+        self.max_bullet_lines_ratio = max_bullet_lines_ratio
+        self.max_ellipsis_lines_ratio = max_ellipsis_lines_ratio
+        self.min_alpha_words_ratio = min_alpha_words_ratio
+        self.min_stop_words = min_stop_words
+        self.stop_words = tuple(stop_words)
+        self.bullet_prefixes = tuple(bullet_prefixes)
+        self._stop_fingerprints = np.unique(word_fingerprints(self.stop_words))
+
+    def filter(self, doc: Document) -> Verdict:
+        return self.filter_batch([doc])[0]
+
+    def filter_batch(self, docs: list[Document]) -> list[Verdict]:
+        texts = [doc.text for doc in docs]
+        return [self._verdict(text, stats) for text, stats in zip(texts, text_stats(texts), strict=True)]
+
+    def _verdict(self, text: str, stats: TextStats) -> Verdict:
+        words = stats.n_words
+        if self.min_doc_words is not None and words < self.min_doc_words:
+            return "too_few_words"
+        if self.max_doc_words is not None and words > self.max_doc_words:
+            return "too_many_words"
+        if words:
+            mean_length = stats.word_chars / words
+            if self.min_avg_word_length is not None and mean_length < self.min_avg_word_length:
+                return "mean_word_length_low"
+            if self.max_avg_word_length is not None and mean_length > self.max_avg_word_length:
+                return "mean_word_length_high"
+        tokens = stats.n_pieces
+        if tokens and self.max_symbol_word_ratio is not None:
+            if text.count("#") / tokens > self.max_symbol_word_ratio:
+                return "hash_ratio"
+            if (text.count("...") + text.count("…")) / tokens > self.max_symbol_word_ratio:
+                return "ellipsis_ratio"
+        lines = text.splitlines()
+        if lines:
+            limit = self.max_bullet_lines_ratio
+            if limit is not None and count_starting(lines, self.bullet_prefixes) / len(lines) > limit:
+                return "bullet_lines"
+            limit = self.max_ellipsis_lines_ratio
+            if limit is not None and count_ending(lines, ELLIPSES) / len(lines) > limit:
+                return "ellipsis_lines"
+        limit = self.min_alpha_words_ratio
+        if tokens and limit is not None and stats.n_alpha / tokens < limit:
+            return "alpha_words"
+        if self.min_stop_words is not None and self._count_stop_words(stats) < self.min_stop_words:
+            return "stop_words"
+        return True
+
+    def _count_stop_words(self, stats: TextStats) -> int:
+        """How many distinct stop words occur: a sorted-array lookup of every token's core."""
+        stops = self._stop_fingerprints
+        if not len(stops) or not stats.n_tokens:
+            return 0
+        where = np.minimum(np.searchsorted(stops, stats.core_hashes), len(stops) - 1)
+        found = where[stops[where] == stats.core_hashes]
+        return int(np.count_nonzero(np.bincount(found, minlength=len(stops))))

@@ -1,0 +1,125 @@
+"""Gopher's repetition filter (Rae et al. 2021, "Scaling Language Models", Table A1)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+import numpy as np
+
+from pipeline.document import Document
+from pipeline.steps.base import Filter, Verdict
+from pipeline.steps.text_stats import duplicate_stats, paragraphs, repeated_ngrams, text_stats
+
+TOP_N_GRAMS: Mapping[int, float] = MappingProxyType({2: 0.20, 3: 0.18, 4: 0.16})
+DUP_N_GRAMS: Mapping[int, float] = MappingProxyType({5: 0.15, 6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11, 10: 0.10})
+
+
+class GopherRepetitionFilter(Filter):
+    """Drops documents that repeat themselves: duplicated paragraphs or lines, one n-gram
+    taking a large share of the text, or many characters inside repeated n-grams.
+
+    Rules, checked in this order; the first that fails is the reason (a threshold of None
+    disables its rule; fractions are of the document's characters unless stated):
+
+    * ``empty``: the text is empty.
+    * ``dup_para_frac``: paragraphs (split at runs of 2+ newlines) equal to an earlier one, as
+      a fraction of paragraphs, > `dup_para_frac`.
+    * ``dup_para_char_frac``: characters in those paragraphs > `dup_para_char_frac`.
+    * ``dup_line_frac``: non-empty lines equal to an earlier line, as a fraction of non-empty
+      lines, > `dup_line_frac`.
+    * ``dup_line_char_frac``: characters in those lines > `dup_line_char_frac`.
+    * ``top_{n}gram_frac`` (e.g. ``top_2gram_frac``): the most frequent word n-gram's
+      characters times its count > `top_n_grams[n]`.
+    * ``dup_{n}gram_frac`` (e.g. ``dup_5gram_frac``): characters of words covered by
+      n-grams that repeat an earlier n-gram > `dup_n_grams[n]`.
+
+    Words are whitespace-separated tokens (punctuation stays attached), and n-grams are
+    hashed and counted with numpy over whole batches (see `text_stats`): no per-n-gram
+    string is ever built, which is where datatrove's version of this filter spends its time.
+
+    Differences from datatrove's `GopherRepetitionFilter`, all deliberate:
+
+    * Words come from `str.split`, not NLTK: "end." is one word, not "end" and ".". The
+      character measures barely move (both count the characters of the words), but
+      n-gram boundaries and counts can differ slightly on punctuation-heavy text.
+    * Duplicated n-gram characters are the *coverage* of every repeated occurrence: a word
+      counts once if any n-gram that repeats an earlier one covers it. datatrove scans
+      left to right and, at a repeat, counts that n-gram and jumps n words ahead, so repeats
+      that overlap the jump are missed. Coverage is never lower than datatrove's count and
+      equals it for the usual case of a repeated passage; it needs no sequential scan.
+    * Lines are the non-empty "\\n"-separated lines (datatrove's `re.split("\\n+")` also
+      yields an empty first/last line when the text starts/ends with a newline).
+    """
+
+    name = "gopher_repetition"
+
+    def __init__(
+        self,
+        *,
+        dup_para_frac: float | None = 0.30,
+        dup_para_char_frac: float | None = 0.20,
+        dup_line_frac: float | None = 0.30,
+        dup_line_char_frac: float | None = 0.20,
+        top_n_grams: Mapping[int, float] = TOP_N_GRAMS,
+        dup_n_grams: Mapping[int, float] = DUP_N_GRAMS,
+    ) -> None:
+        super().__init__()
+        self.dup_para_frac = dup_para_frac
+        self.dup_para_char_frac = dup_para_char_frac
+        self.dup_line_frac = dup_line_frac
+        self.dup_line_char_frac = dup_line_char_frac
+        self.top_n_grams = dict(sorted(top_n_grams.items()))
+        self.dup_n_grams = dict(sorted(dup_n_grams.items()))
+        if any(n < 1 for n in self.top_n_grams.keys() | self.dup_n_grams.keys()):
+            raise ValueError("n-gram sizes must be >= 1")
+
+    def filter(self, doc: Document) -> Verdict:
+        return self.filter_batch([doc])[0]
+
+    def filter_batch(self, docs: list[Document]) -> list[Verdict]:
+        verdicts = [self._block_verdict(doc.text) for doc in docs]
+        pending = [i for i, v in enumerate(verdicts) if v is True]
+        if not pending or not (self.top_n_grams or self.dup_n_grams):
+            return verdicts
+        stats = text_stats([docs[i].text for i in pending])
+        top, dup = repeated_ngrams(stats, self.top_n_grams, self.dup_n_grams)
+        for k, i in enumerate(pending):
+            verdicts[i] = self._ngram_verdict(stats[k].n_chars, top, dup, k)
+        return verdicts
+
+    def _ngram_verdict(
+        self, n_chars: int, top: dict[int, np.ndarray], dup: dict[int, np.ndarray], k: int
+    ) -> Verdict:
+        for n, limit in self.top_n_grams.items():
+            if top[n][k] / n_chars > limit:
+                return f"top_{n}gram_frac"
+        for n, limit in self.dup_n_grams.items():
+            if dup[n][k] / n_chars > limit:
+                return f"dup_{n}gram_frac"
+        return True
+
+    def _block_verdict(self, text: str) -> Verdict:
+        """The paragraph and line rules: cheap, and they decide most repetitive pages."""
+        if not text:
+            return "empty"
+        verdict = _dup_verdict(
+            paragraphs(text), len(text), self.dup_para_frac, self.dup_para_char_frac, "para"
+        )
+        if verdict is True:
+            lines = list(filter(None, text.split("\n")))
+            verdict = _dup_verdict(lines, len(text), self.dup_line_frac, self.dup_line_char_frac, "line")
+        return verdict
+
+
+def _dup_verdict(
+    blocks: list[str], n_chars: int, count_limit: float | None, char_limit: float | None, kind: str
+) -> Verdict:
+    if not blocks or (count_limit is None and char_limit is None):
+        return True
+    dup_count, dup_chars = duplicate_stats(blocks)
+    if count_limit is not None and dup_count / len(blocks) > count_limit:
+        return f"dup_{kind}_frac"
+    if char_limit is not None and dup_chars / n_chars > char_limit:
+        return f"dup_{kind}_char_frac"
+    return True

@@ -1,0 +1,408 @@
+"""Vectorised text statistics shared by the heuristic filters (Gopher, C4, FineWeb).
+
+Why this module exists: the classic implementations of these filters spend almost all their
+time in per-token Python (a tokenizer, then one string join per n-gram). Here a document is
+turned into a handful of numpy arrays in a few passes over its characters, and every
+statistic the filters need is arithmetic on those arrays:
+
+* **Tokens** are whitespace-separated, exactly as `str.split()` cuts them. A token's
+  *word characters* are its characters that are neither whitespace nor punctuation/symbols
+  (Unicode categories P*, S*, control). A token with at least one is a *word*.
+* **Pieces** approximate what a word tokenizer such as NLTK's would count: each token, plus
+  one piece for a punctuation run glued to the start and one for a run glued to the end of
+  a word ("(hello)," is three pieces). Gopher and FineWeb ratios use pieces as their
+  denominator, like datatrove does with NLTK tokens, at none of NLTK's cost.
+* **Token fingerprints** are 64-bit polynomial hashes of each token's characters, computed
+  for all tokens at once from one prefix sum (`h(s, e) = (G[e] - G[s]) * M^-s mod 2^64`),
+  then mixed. No Python `hash()` is involved, so results are the same in every process.
+* **N-gram statistics** combine fingerprints arithmetically (`h * M + next`, wrapping
+  uint64) and find repeats by sorting, for a whole batch of documents at once.
+
+Work is batched: `text_stats(texts)` analyses many documents in one pass over their
+concatenation, and keeps the results in a small cache keyed by the text itself, so two
+filters that run back to back on the same unchanged documents (Gopher repetition, then
+Gopher quality) analyse each document once. Each filter still works alone.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections import OrderedDict
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+from itertools import repeat
+
+import numpy as np
+
+# Character classes, one bit each, looked up per code point in a table over the BMP.
+_SPACE = np.uint8(1)  # str.isspace(): the separators of str.split()
+_SYMBOL = np.uint8(2)  # Unicode P*, S*, Cc: punctuation, symbols, control characters
+_LETTER = np.uint8(4)  # str.isalpha()
+
+
+def _char_class(ch: str) -> int:
+    if ch.isspace():
+        return int(_SPACE)
+    category = unicodedata.category(ch)
+    cls = int(_LETTER) if ch.isalpha() else 0
+    if category[0] in "PS" or category == "Cc":
+        cls |= int(_SYMBOL)
+    return cls
+
+
+_BMP = "".join(map(chr, range(0x10000)))
+_CLASS_TABLE = np.fromiter(map(_char_class, _BMP), np.uint8, 0x10000)
+del _BMP
+
+_MUL = np.uint64(0x9E3779B97F4A7C15)  # odd: invertible mod 2^64
+_NGRAM_MUL = np.uint64(0xD6E8FEB86659FD93)
+_LEN_SALT = np.uint64(0xA0761D6478BD642F)
+_CHUNK_CHARS = 1 << 17  # documents are analysed in concatenated chunks of about this size
+_NGRAM_CHUNK_TOKENS = 1 << 15  # and their n-grams in groups of about this many tokens
+_CACHE_CHARS = 1 << 24  # how much text the per-document cache may cover
+
+
+def _power_table(base: int, size: int) -> np.ndarray:
+    """[base^0, base^1, ..., base^(size-1)] mod 2^64, by doubling (log2(size) numpy calls)."""
+    table = np.empty(size, np.uint64)
+    table[0] = 1
+    step = 1
+    while step < size:
+        table[step : 2 * step] = table[: min(step, size - step)] * np.uint64(pow(base, step, 1 << 64))
+        step *= 2
+    return table
+
+
+_POW = _power_table(int(_MUL), _CHUNK_CHARS)  # M^k, enough for a chunk of documents
+_INV = _power_table(pow(int(_MUL), -1, 1 << 64), _CHUNK_CHARS)  # M^-k
+
+
+def _powers(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Power tables with at least n entries: the shared ones, or (for a document larger than
+    them) temporary ones, so that one huge document does not pin memory for the process."""
+    if n <= len(_POW):
+        return _POW, _INV
+    return _power_table(int(_MUL), n), _power_table(pow(int(_MUL), -1, 1 << 64), n)
+
+
+def mix64(x: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser: spreads structured 64-bit values (polynomials, indices) over
+    all bits, so that sums and products of them behave like random values."""
+    x = x ^ (x >> np.uint64(30))
+    x = x * np.uint64(0xBF58476D1CE4E5B9)
+    x = x ^ (x >> np.uint64(27))
+    x = x * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def _codepoints(text: str) -> np.ndarray:
+    if text.isascii():
+        return np.frombuffer(text.encode("ascii"), np.uint8)
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), np.uint32)
+
+
+def _classify(cp: np.ndarray) -> np.ndarray:
+    if cp.dtype == np.uint8 or not len(cp) or cp.max() <= 0xFFFF:
+        return _CLASS_TABLE[cp]
+    cls = _CLASS_TABLE[np.minimum(cp, 0xFFFF)]
+    astral = np.flatnonzero(cp > 0xFFFF)  # rare: emoji, historic scripts, CJK extensions
+    values, inverse = np.unique(cp[astral], return_inverse=True)
+    cls[astral] = np.array([_char_class(chr(v)) for v in values.tolist()], np.uint8)[inverse]
+    return cls
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class TextStats:
+    """Token-level statistics of one document (see the module docstring for the terms).
+
+    The arrays are views into a batch's arrays; treat them as read-only."""
+
+    n_chars: int
+    n_words: int  # tokens with at least one word character
+    word_chars: int  # word characters in the whole document
+    n_alpha: int  # tokens with at least one letter
+    n_pieces: int  # tokens plus punctuation runs at word edges (a word tokenizer's count)
+    hashes: np.ndarray  # uint64 fingerprint of each token, in order
+    lengths: np.ndarray  # int64 length of each token in characters
+    core_hashes: np.ndarray  # uint64 fingerprint of each token without up to 2 symbols per edge
+
+    @property
+    def n_tokens(self) -> int:
+        return len(self.hashes)
+
+
+def _fingerprint(prefix: np.ndarray, inv: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """Fingerprints of the character spans [start, end) given prefix = cumsum(c_k * M^k)."""
+    poly = (prefix[end] - prefix[start]) * inv[start]
+    return mix64(poly ^ ((end - start).astype(np.uint64) * _LEN_SALT))
+
+
+def _segment_sums(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Sums of values over [offsets[i], offsets[i+1]) (empty segments sum to 0)."""
+    acc = np.zeros(len(values) + 1, np.int64)
+    np.cumsum(values, out=acc[1:])
+    return acc[offsets[1:]] - acc[offsets[:-1]]
+
+
+def _analyze_chunk(texts: Sequence[str]) -> list[TextStats]:
+    joined = "\n".join(texts)  # "\n" is whitespace: no token spans two documents
+    cp = _codepoints(joined)
+    n = len(cp)
+    powers, inverses = _powers(n + 1)
+    cls = _classify(cp)
+    space = (cls & _SPACE).view(bool)
+    symbol = (cls & _SYMBOL) != 0
+
+    first = ~space
+    first[1:] &= space[:-1]
+    last = ~space
+    last[:-1] &= space[1:]
+    starts = np.flatnonzero(first)
+    ends = np.flatnonzero(last) + 1
+
+    word_char = ~(space | symbol)
+    word_acc = np.zeros(n + 1, np.int32)
+    np.cumsum(word_char, dtype=np.int32, out=word_acc[1:])
+    letter_acc = np.zeros(n + 1, np.int32)
+    np.cumsum((cls & _LETTER) != 0, dtype=np.int32, out=letter_acc[1:])
+    tok_word_chars = word_acc[ends] - word_acc[starts]
+    is_word = tok_word_chars > 0
+    has_letter = letter_acc[ends] > letter_acc[starts]
+    lead = symbol[starts] & is_word
+    trail = symbol[ends - 1] & is_word
+
+    prefix = np.zeros(n + 1, np.uint64)
+    np.cumsum(cp * powers[:n], out=prefix[1:])
+    hashes = _fingerprint(prefix, inverses, starts, ends)
+    # Cores drop up to two symbols at each edge: "(the)," -> "the", enough for stop words.
+    core_start, core_end = starts.copy(), ends.copy()
+    last_char = max(n - 1, 0)
+    for _ in range(2):
+        core_start += symbol[np.minimum(core_start, last_char)] & (core_start < core_end)
+        core_end -= symbol[np.maximum(core_end - 1, 0)] & (core_start < core_end)
+    core_hashes = _fingerprint(prefix, inverses, core_start, core_end)
+
+    doc_starts = np.zeros(len(texts) + 1, np.int64)
+    np.cumsum([len(t) + 1 for t in texts], out=doc_starts[1:])
+    tok_off = np.searchsorted(starts, doc_starts)
+    n_words = _segment_sums(is_word, tok_off).tolist()
+    word_chars = _segment_sums(tok_word_chars, tok_off).tolist()
+    n_alpha = _segment_sums(has_letter, tok_off).tolist()
+    n_pieces = _segment_sums(1 + lead.astype(np.int64) + trail, tok_off).tolist()
+    lengths = ends - starts
+    bounds = tok_off.tolist()
+    return [
+        TextStats(
+            n_chars=len(text),
+            n_words=n_words[i],
+            word_chars=word_chars[i],
+            n_alpha=n_alpha[i],
+            n_pieces=n_pieces[i],
+            hashes=hashes[bounds[i] : bounds[i + 1]],
+            lengths=lengths[bounds[i] : bounds[i + 1]],
+            core_hashes=core_hashes[bounds[i] : bounds[i + 1]],
+        )
+        for i, text in enumerate(texts)
+    ]
+
+
+class _StatsCache:
+    """Recent `TextStats` by text, bounded by the total characters they cover.
+
+    Filters run one after another over the same batch, so a plain LRU would thrash as soon
+    as a batch outgrows the budget. Instead, entries used by the current call are never
+    evicted by it, and when the budget is still exceeded new entries are simply not kept:
+    the next filter then reuses the first part of the batch instead of nothing."""
+
+    def __init__(self, budget_chars: int) -> None:
+        self.budget = budget_chars
+        self.chars = 0
+        self.entries: OrderedDict[str, TextStats] = OrderedDict()
+
+    def get(self, text: str) -> TextStats | None:
+        stats = self.entries.get(text)
+        if stats is not None:
+            self.entries.move_to_end(text)
+        return stats
+
+    def put(self, text: str, stats: TextStats, protected: int) -> bool:
+        """Add an entry, evicting the oldest ones except the `protected` most recent.
+        Returns whether it was added."""
+        if text in self.entries:
+            return False
+        while self.chars + len(text) > self.budget and len(self.entries) > protected:
+            old_text, _ = self.entries.popitem(last=False)
+            self.chars -= len(old_text)
+        if self.chars + len(text) > self.budget:
+            return False
+        self.entries[text] = stats
+        self.chars += len(text)
+        return True
+
+
+_cache = _StatsCache(_CACHE_CHARS)
+
+
+def clear_cache() -> None:
+    """Forget cached statistics (for benchmarks that must measure a cold start)."""
+    global _cache
+    _cache = _StatsCache(_CACHE_CHARS)
+
+
+def text_stats(texts: Sequence[str]) -> list[TextStats]:
+    """Statistics of each text, computed in batches (and reused from the cache when the
+    same text was analysed recently)."""
+    result: list[TextStats | None] = [_cache.get(t) for t in texts]
+    used = sum(s is not None for s in result)
+    chunks: list[list[int]] = [[]]
+    chunk_chars = 0
+    for i, stats in enumerate(result):
+        if stats is None:
+            if chunks[-1] and chunk_chars + len(texts[i]) >= _CHUNK_CHARS:
+                chunks.append([])
+                chunk_chars = 0
+            chunks[-1].append(i)
+            chunk_chars += len(texts[i]) + 1  # and the separator
+    for chunk in filter(None, chunks):
+        for i, stats in zip(chunk, _analyze_chunk([texts[i] for i in chunk]), strict=True):
+            result[i] = stats
+            used += _cache.put(texts[i], stats, protected=used)
+    return result  # type: ignore[return-value]
+
+
+def word_fingerprints(words: Iterable[str]) -> np.ndarray:
+    """Fingerprints comparable with `TextStats.core_hashes` (for stop-word lists)."""
+    words = list(words)
+    if not words:
+        return np.zeros(0, np.uint64)
+    return _analyze_chunk([" ".join(words)])[0].core_hashes.copy()
+
+
+def repeated_ngrams(
+    stats: Sequence[TextStats], top_ns: Collection[int], dup_ns: Collection[int]
+) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
+    """Gopher's n-gram repetition statistics for a batch of documents, in characters.
+
+    Returns `(top, dup)`: for each n in `top_ns`, `top[n][d]` is the count of document d's
+    most frequent n-gram times its length (tokens joined by single spaces; ties go to the
+    n-gram that occurs first, and a document whose n-grams are all distinct reports its
+    first one); for each n in `dup_ns`, `dup[n][d]` is the number of token characters
+    (whitespace excluded) covered by any n-gram occurrence that repeats an earlier one.
+
+    Documents are processed in groups of about `_NGRAM_CHUNK_TOKENS` tokens: large enough
+    that numpy's per-call overhead vanishes, small enough for the arrays to stay in cache.
+    """
+    top = {n: np.zeros(len(stats), np.int64) for n in top_ns}
+    dup = {n: np.zeros(len(stats), np.int64) for n in dup_ns}
+    if not top and not dup:
+        return top, dup
+    lo = tokens = 0
+    for hi, doc in enumerate(stats, 1):
+        tokens += doc.n_tokens
+        if tokens >= _NGRAM_CHUNK_TOKENS or hi == len(stats):
+            _ngram_chunk(
+                stats[lo:hi], {n: a[lo:hi] for n, a in top.items()}, {n: a[lo:hi] for n, a in dup.items()}
+            )
+            lo, tokens = hi, 0
+    return top, dup
+
+
+def _drop_unique(pos: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Remove most keys that occur once, cheaply, before sorting: a key alone in its bucket
+    of a table four times larger than the key count cannot repeat (~78% of unique keys)."""
+    bits = max(int(len(keys)).bit_length() + 2, 8)
+    buckets = (keys >> np.uint64(64 - bits)).astype(np.intp)
+    shared = np.bincount(buckets, minlength=1 << bits)[buckets] > 1
+    return pos[shared], keys[shared]
+
+
+def _ngram_chunk(stats: Sequence[TextStats], top: dict[int, np.ndarray], dup: dict[int, np.ndarray]) -> None:
+    """`repeated_ngrams` for one group of documents, writing into `top` and `dup`.
+
+    N-gram keys of all the group's documents (the document index mixed in) are sorted
+    together. An (n+1)-gram can only repeat where its leading n-gram repeats, so after the
+    smallest n only positions whose n-gram occurs at least twice are carried to the next n:
+    the sorts shrink quickly and stop when nothing repeats any more."""
+    counts = np.array([s.n_tokens for s in stats], np.int64)
+    offsets = np.zeros(len(stats) + 1, np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    hashes = np.concatenate([s.hashes for s in stats])
+    char_acc = np.zeros(offsets[-1] + 1, np.int64)
+    np.cumsum(np.concatenate([s.lengths for s in stats]), out=char_acc[1:])
+    doc_of = np.repeat(np.arange(len(stats)), counts)
+    doc_end = offsets[1:][doc_of]
+
+    def ngram_chars(pos: np.ndarray, n: int) -> np.ndarray:
+        return char_acc[pos + n] - char_acc[pos] + (n - 1)
+
+    for n, out in top.items():
+        fits = counts >= n
+        out[fits] = ngram_chars(offsets[:-1][fits], n)
+
+    ns = sorted(top.keys() | dup.keys())
+    low, high = ns[0], ns[-1]
+    pos = np.flatnonzero(np.arange(len(hashes)) + low <= doc_end)
+    keys = hashes[pos] ^ mix64(doc_of[pos].astype(np.uint64) + np.uint64(1))
+    for k in range(1, low):
+        keys = keys * _NGRAM_MUL + hashes[pos + k]
+    for n in range(low, high + 1):
+        pos, keys = _drop_unique(pos, keys)
+        order = np.argsort(keys, kind="stable")  # stable: ties keep ascending positions
+        sorted_keys = keys[order]
+        same = sorted_keys[1:] == sorted_keys[:-1]  # same[i]: sorted i+1 repeats sorted i
+        if not same.any():
+            return  # nothing repeats at n, so nothing at any larger n: defaults stand
+        if n in top:
+            group_first = np.flatnonzero(np.concatenate(([True], ~same)))
+            sizes = np.diff(np.append(group_first, len(order)))
+            repeated = sizes >= 2
+            sizes, first_pos = sizes[repeated], pos[order[group_first[repeated]]]
+            docs = doc_of[first_pos]
+            best = np.lexsort((first_pos, -sizes, docs))  # per doc: most frequent, earliest
+            best = best[np.concatenate(([True], docs[best][1:] != docs[best][:-1]))]
+            top[n][docs[best]] = sizes[best] * ngram_chars(first_pos[best], n)
+        if n in dup:
+            # Repeats sorted by position; the windows have equal length, so the union of
+            # [r_i, r_i + n) is the sum of [r_i, min(r_i + n, r_{i+1})).
+            reps = np.sort(pos[order[1:][same]])
+            stop = np.minimum(reps + n, np.append(reps[1:], np.iinfo(np.int64).max))
+            covered = char_acc[stop] - char_acc[reps]
+            dup[n][:] = np.bincount(doc_of[reps], weights=covered, minlength=len(stats))
+        if n == high:
+            return
+        in_group = np.zeros(len(order), bool)
+        in_group[1:] = same
+        in_group[:-1] |= same
+        keep = np.sort(order[in_group])
+        keep = keep[pos[keep] + n + 1 <= doc_end[pos[keep]]]
+        pos = pos[keep]
+        keys = keys[keep] * _NGRAM_MUL + hashes[pos + n]
+
+
+def duplicate_stats(items: Sequence[str]) -> tuple[int, int]:
+    """(number of items equal to an earlier item, total characters of those items).
+
+    Every distinct value's first occurrence is unique and all later ones are duplicates,
+    so both numbers follow from one set construction, without a Python loop."""
+    distinct = set(items)
+    return len(items) - len(distinct), sum(map(len, items)) - sum(map(len, distinct))
+
+
+def count_starting(lines: Iterable[str], prefixes: tuple[str, ...]) -> int:
+    """Lines that start with one of `prefixes` once leading whitespace is removed."""
+    return sum(map(str.startswith, map(str.lstrip, lines), repeat(prefixes)))
+
+
+def count_ending(lines: Iterable[str], suffixes: tuple[str, ...], rstrip: bool = True) -> int:
+    """Lines that end with one of `suffixes` (after trailing whitespace is removed)."""
+    if rstrip:
+        lines = map(str.rstrip, lines)
+    return sum(map(str.endswith, lines, repeat(suffixes)))
+
+
+def paragraphs(text: str) -> list[str]:
+    """The paragraphs of `text`: what `re.split(r"\\n{2,}", text.strip())` returns (without
+    the [""] of an empty text), via `str.split`, which is several times faster here. Splitting
+    at "\\n\\n" leaves a run of 2k+1 newlines as one "\\n" opening the next part, and a run of
+    2k+2 as an empty part; both are undone below."""
+    return list(filter(None, map(str.lstrip, text.strip().split("\n\n"), repeat("\n"))))

@@ -1,0 +1,378 @@
+"""Gopher quality / repetition, C4 and FineWeb filters on the real sample corpus.
+
+Every document here is real text from data/sample; where a rule needs a repetitive document,
+a real one is repeated. The vectorised statistics are checked against plain-Python
+reference implementations of the same definitions.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+import re
+import unicodedata
+from collections import Counter
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+from pipeline.document import Document
+from pipeline.steps.base import build_step
+from pipeline.steps.c4 import CITATION, C4Filter
+from pipeline.steps.fineweb import FineWebFilter
+from pipeline.steps.gopher_quality import GopherQualityFilter
+from pipeline.steps.gopher_repetition import GopherRepetitionFilter
+from pipeline.steps.text_stats import clear_cache, duplicate_stats, paragraphs, repeated_ngrams, text_stats
+
+SAMPLE = Path(__file__).parents[1] / "data/sample"
+
+
+@cache
+def records() -> tuple[dict, ...]:
+    out = []
+    for path in sorted(SAMPLE.glob("*.jsonl.gz")):
+        with gzip.open(path, "rt", encoding="utf-8") as f:
+            out += [json.loads(line) for line in f]
+    return tuple(out)
+
+
+def docs(where=lambda r: True) -> list[Document]:
+    """Fresh Document objects (C4 rewrites text) for the records matching `where`."""
+    return [
+        Document(r["id"], r["source"], r["text"], dict(r.get("meta") or {})) for r in records() if where(r)
+    ]
+
+
+def doc(doc_id: str) -> Document:
+    (found,) = docs(lambda r: r["id"] == doc_id)
+    return found
+
+
+def meta(r: dict, key: str):
+    return (r.get("meta") or {}).get(key)
+
+
+def verdicts(step, selected: list[Document]) -> Counter:
+    return Counter(step.filter_batch(selected))
+
+
+# ---------------------------------------------------------------- real documents tripping rules
+
+
+def test_mediawiki_redirect_stubs_are_too_short():
+    stubs = docs(lambda r: meta(r, "redirect"))
+    assert len(stubs) >= 50
+    assert verdicts(GopherQualityFilter(), stubs) == Counter({"too_few_words": len(stubs)})
+    # "{{R from ...}}" templates: C4 sees a curly bracket (or too little text), never prose.
+    assert set(verdicts(C4Filter(), stubs)) <= {"curly_bracket", "too_few_sentences"}
+
+
+def test_python_source_is_not_prose():
+    code = docs(lambda r: r["source"] == "code-python")
+    c4 = verdicts(C4Filter(), code)
+    assert c4["curly_bracket"] >= 0.7 * len(code)  # dict literals, f-strings, format strings
+    assert verdicts(GopherQualityFilter(), code)[True] == 0
+    fineweb = verdicts(FineWebFilter(), code)
+    assert fineweb[True] <= 0.05 * len(code)
+    assert fineweb["line_punct_ratio"] + fineweb["char_dup_ratio"] >= 0.9 * len(code)
+
+
+def test_gutenberg_license_header_is_a_list_not_prose():
+    headers = docs(lambda r: meta(r, "part") == "pg_header")
+    assert headers
+    assert verdicts(FineWebFilter(), headers) == Counter({"line_punct_ratio": len(headers)})
+
+
+def test_tinyshakespeare_speaker_lines_and_short_lines():
+    plays = docs(lambda r: r["source"] == "shakespeare")
+    # Speaker names ("First Citizen:") repeat on their own lines: FineWeb's duplicate-line rule.
+    assert verdicts(FineWebFilter(), plays)["char_dup_ratio"] >= 0.9 * len(plays)
+    # Verse is short-lined (a third of the lines have <= 30 characters, a tenth in books):
+    # with the duplicate rule off, a stricter short-line threshold catches the plays.
+    relaxed = FineWebFilter(char_duplicates_ratio=None, short_line_thr=0.2)
+    assert verdicts(relaxed, plays)["short_line_ratio"] >= 0.8 * len(plays)
+    assert verdicts(FineWebFilter(char_duplicates_ratio=None), plays)["short_line_ratio"] < 0.1 * len(plays)
+
+
+def test_repeated_real_document_trips_repetition_rules():
+    page = doc("dclm-majority-0008")
+    assert GopherRepetitionFilter().filter(page) is True
+    text = page.text
+    assert GopherRepetitionFilter().filter(Document("x", "", text + "\n\n" + text)) == "dup_para_frac"
+    lines_only = GopherRepetitionFilter(dup_para_frac=None, dup_para_char_frac=None)
+    assert lines_only.filter(Document("x", "", text + "\n" + text)) == "dup_line_frac"
+    # One long line repeated: no line or paragraph repeats, but every n-gram of the copy does.
+    flat = " ".join(text.split())
+    ngrams_only = GopherRepetitionFilter(top_n_grams={})
+    assert ngrams_only.filter(Document("x", "", flat + " " + flat)) == "dup_5gram_frac"
+    assert GopherRepetitionFilter().filter(Document("x", "", flat)) is True
+    # The most frequent 2-gram dominates a real sentence repeated many times.
+    sentence = " ".join(flat.split()[:3])
+    assert GopherRepetitionFilter().filter(Document("x", "", " ".join([sentence] * 20))) == "top_2gram_frac"
+    assert GopherRepetitionFilter().filter(Document("x", "", "")) == "empty"
+
+
+def test_c4_drops_boilerplate_lines_and_strips_citations():
+    wiki = doc("html-dclm-wikipedia_paragraph2")
+    assert len(CITATION.findall(wiki.text)) > 100
+    assert C4Filter(filter_curly_bracket=False).filter(wiki) is True
+    assert not CITATION.search(wiki.text)
+    page = doc("dclm-majority-0060")  # a forum page with a "Terms of Use" link line
+    assert "Terms of Use" in page.text
+    assert C4Filter().filter(page) is True
+    assert "Terms of Use" not in page.text
+    # "does not seem to support cookies" is none of C4's phrases: that line stays.
+    assert "support cookies" in page.text
+    every_line = [line.strip() for line in doc("dclm-majority-0060").text.splitlines()]
+    assert all(line in every_line for line in page.text.splitlines())
+    js_page = doc("dclm-majority-0061")
+    assert C4Filter().filter(js_page) is True
+    assert "javascript" not in js_page.text.lower()
+
+
+def test_c4_page_rules_on_real_text():
+    code = doc("cpython-abc.py")
+    assert C4Filter().filter(code) == "curly_bracket"
+    assert C4Filter(filter_curly_bracket=False).filter(doc("cpython-abc.py")) is True
+    # A real sentence-bearing page whose text contains lorem ipsum: splice the marker into a line.
+    page = doc("dclm-majority-0008")
+    first, rest = page.text.split("\n", 1)
+    page.text = f"{first} Lorem ipsum dolor sit amet.\n{rest}"
+    assert C4Filter().filter(page) == "lorem_ipsum"
+    stub = docs(lambda r: meta(r, "redirect"))[0]
+    assert C4Filter(filter_curly_bracket=False).filter(stub) == "too_few_sentences"
+
+
+def test_gopher_quality_symbol_and_stop_word_rules():
+    udhr = docs(lambda r: r["source"] == "udhr")
+    # Without English function words the other 78 languages fail the stop-word rule ...
+    assert verdicts(GopherQualityFilter(), udhr)["stop_words"] >= 40
+    # ... and pass it when they are not asked for.
+    assert verdicts(GopherQualityFilter(min_stop_words=None), udhr)["stop_words"] == 0
+    english = docs(lambda r: r["source"] == "udhr" and meta(r, "iso639_3") == "eng")
+    assert [GopherQualityFilter().filter(d) for d in english] == [True]
+    # Comments in Python code are "#": a real module with many of them trips the hash rule.
+    code = docs(lambda r: r["source"] == "code-python")
+    relaxed = GopherQualityFilter(min_alpha_words_ratio=None)
+    assert "hash_ratio" in verdicts(relaxed, code)
+
+
+# ------------------------------------------------------------------------------- good prose kept
+
+
+def chain():
+    return [GopherRepetitionFilter(), GopherQualityFilter(), C4Filter(), FineWebFilter()]
+
+
+def run_chain(selected: list[Document]) -> tuple[list[Document], Counter]:
+    reasons: Counter = Counter()
+    for step in chain():
+        selected, removed = step.apply(selected)
+        reasons.update(f"{r.step}:{r.reason}" for r in removed)
+    return selected, reasons
+
+
+def test_good_web_pages_are_kept_and_bad_ones_dropped():
+    good = docs(lambda r: meta(r, "quality_label") == 1 and "agreement" in meta(r, "sets"))
+    bad = docs(lambda r: meta(r, "quality_label") == 0 and "agreement" in meta(r, "sets"))
+    kept_good, _ = run_chain(good)
+    kept_bad, _ = run_chain(bad)
+    assert len(kept_good) >= 0.8 * len(good)
+    assert len(kept_bad) <= 0.6 * len(bad)
+    assert {"dclm-majority-0008", "dclm-majority-0009", "dclm-majority-0010"} <= {d.id for d in kept_good}
+
+
+def test_clean_book_prose_passes_the_gopher_filters():
+    books = docs(
+        lambda r: r["source"] == "gutenberg" and meta(r, "part") == "body" and meta(r, "language") == "en"
+    )
+    assert verdicts(GopherRepetitionFilter(), books)[True] == len(books)
+    assert verdicts(GopherQualityFilter(), books)[True] >= 0.9 * len(books)
+    assert verdicts(C4Filter(), books)[True] >= 0.95 * len(books)
+
+
+def test_wikitext_tokenization_counts_against_it():
+    """WikiText-2 separates every comma and period by spaces, so a fifth of its tokens have no
+    letter: real Wikipedia prose, but it fails Gopher's 80 % alphabetic-token rule (as in
+    datatrove, whose tokenizer splits punctuation the same way)."""
+    wikitext = docs(lambda r: r["source"] == "wikipedia-wikitext2")
+    assert verdicts(GopherQualityFilter(), wikitext)["alpha_words"] >= 0.9 * len(wikitext)
+    assert verdicts(GopherQualityFilter(min_alpha_words_ratio=0.6), wikitext)[True] >= 0.9 * len(wikitext)
+
+
+# ------------------------------------------------------------------------------ parameters matter
+
+
+def test_parameters_change_outcomes():
+    dclm = docs(lambda r: meta(r, "quality_label") is not None)
+    assert (
+        verdicts(FineWebFilter(char_duplicates_ratio=0.1), dclm)["char_dup_ratio"]
+        < verdicts(FineWebFilter(), dclm)["char_dup_ratio"]
+    )
+    assert (
+        verdicts(GopherQualityFilter(min_doc_words=10), dclm)["too_few_words"]
+        < verdicts(GopherQualityFilter(), dclm)["too_few_words"]
+    )
+    strict_c4 = C4Filter(filter_no_terminal_punct=True)
+    page, page2 = doc("dclm-majority-0009"), doc("dclm-majority-0009")
+    assert C4Filter().filter(page) is True
+    strict = strict_c4.filter(page2)
+    assert strict is True and len(page2.text) < len(page.text)
+    spam = doc("warc-cc-1f3a806160b8")  # a Common Crawl page with a 749-character "word"
+    long_word = max(spam.text.split(), key=len)
+    assert len(long_word) == 749
+    assert C4Filter(min_num_sentences=None).filter(spam) is True and long_word in spam.text
+    spam = doc("warc-cc-1f3a806160b8")
+    assert C4Filter(max_word_length=500, min_num_sentences=None).filter(spam) is True
+    assert long_word not in spam.text and spam.text
+    off = GopherRepetitionFilter(dup_line_frac=None, dup_line_char_frac=None, top_n_grams={}, dup_n_grams={})
+    plays = docs(lambda r: r["source"] == "shakespeare")
+    assert verdicts(GopherRepetitionFilter(), plays)["dup_line_frac"] > 0
+    assert verdicts(off, plays)[True] == len(plays)
+
+
+def test_recipe_parameters_build_steps():
+    step = build_step("gopher_repetition", {"top_n_grams": {2: 0.5}, "dup_n_grams": {}}, "gopher_repetition")
+    assert step.top_n_grams == {2: 0.5} and step.dup_n_grams == {}
+    step = build_step("c4", {"filter_no_terminal_punct": True, "min_num_sentences": None}, "c4#2")
+    assert step.step_name == "c4#2" and step.filter_no_terminal_punct
+
+
+def test_batch_and_single_document_agree():
+    random.seed(7)
+    sample = random.sample(records(), 120)
+    for make in (GopherRepetitionFilter, GopherQualityFilter, FineWebFilter):
+        clear_cache()
+        batch = make().filter_batch([Document(r["id"], "", r["text"]) for r in sample])
+        clear_cache()
+        single = [make().filter(Document(r["id"], "", r["text"])) for r in sample]
+        assert batch == single, make.name
+
+
+# ----------------------------------------------------- vectorised statistics vs. plain Python
+
+
+def _is_symbol(ch: str) -> bool:
+    category = unicodedata.category(ch)
+    return category[0] in "PS" or category == "Cc"
+
+
+def reference_token_stats(text: str) -> tuple[int, int, int, int, int]:
+    tokens = text.split()
+    words = [t for t in tokens if not all(map(_is_symbol, t))]
+    pieces = len(tokens) + sum(_is_symbol(w[0]) + _is_symbol(w[-1]) for w in words)
+    word_chars = sum(not _is_symbol(ch) for t in tokens for ch in t)
+    alpha = sum(any(ch.isalpha() for ch in t) for t in tokens)
+    return len(tokens), len(words), word_chars, alpha, pieces
+
+
+def reference_ngrams(text: str, n: int) -> tuple[int, int]:
+    """(most frequent n-gram's characters x count, characters covered by repeated n-grams)."""
+    tokens = text.split()
+    grams = [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
+    top = 0
+    if grams:
+        gram, count = Counter(grams).most_common(1)[0]  # ties: first seen, as Counter keeps order
+        top = count * len(" ".join(gram))
+    seen: set[tuple[str, ...]] = set()
+    covered = [False] * len(tokens)
+    for i, gram in enumerate(grams):
+        if gram in seen:
+            covered[i : i + n] = [True] * n
+        seen.add(gram)
+    return top, sum(len(t) for t, c in zip(tokens, covered, strict=True) if c)
+
+
+@pytest.fixture(scope="module")
+def mixed_texts() -> list[str]:
+    """Real documents from every source, plus repeated ones so that n-grams do repeat."""
+    by_source: dict[str, list[str]] = {}
+    for r in records():
+        by_source.setdefault(r["source"], []).append(r["text"])
+    random.seed(3)
+    texts = [t for group in by_source.values() for t in random.sample(group, min(4, len(group)))]
+    page = doc("dclm-majority-0008").text
+    texts += [page + "\n" + page, " ".join([" ".join(page.split()[:7])] * 15), "", "   \n "]
+    return [t[:20_000] for t in texts]  # the pure-Python references are slow
+
+
+def test_token_stats_match_reference(mixed_texts):
+    clear_cache()
+    for text, stats in zip(mixed_texts, text_stats(mixed_texts), strict=True):
+        expected = reference_token_stats(text)
+        got = (stats.n_tokens, stats.n_words, stats.word_chars, stats.n_alpha, stats.n_pieces)
+        assert got == expected
+        assert stats.n_chars == len(text)
+        assert stats.lengths.tolist() == [len(t) for t in text.split()]
+
+
+def test_token_fingerprints_identify_equal_tokens(mixed_texts):
+    for text, stats in zip(mixed_texts, text_stats(mixed_texts), strict=True):
+        tokens = text.split()
+        first_by_token = {t: i for i, t in reversed(list(enumerate(tokens)))}
+        first_by_hash = {h: i for i, h in reversed(list(enumerate(stats.hashes.tolist())))}
+        assert [first_by_token[t] for t in tokens] == [first_by_hash[h] for h in stats.hashes.tolist()]
+
+
+def test_repeated_ngrams_match_reference(mixed_texts):
+    ns = range(1, 11)
+    stats = text_stats(mixed_texts)
+    top, dup = repeated_ngrams(stats, ns, ns)
+    repeats_seen = 0
+    for d, text in enumerate(mixed_texts):
+        for n in ns:
+            assert (top[n][d], dup[n][d]) == reference_ngrams(text, n), (d, n)
+            repeats_seen += dup[n][d] > 0
+    assert repeats_seen > 20
+    # Each document alone gives the same numbers as the batch.
+    alone_top, alone_dup = repeated_ngrams(stats[-4:-3], [3], [7])
+    assert alone_top[3][0] == top[3][-4] and alone_dup[7][0] == dup[7][-4]
+
+
+def test_paragraphs_match_regex_split():
+    for r in records():
+        expected = re.split(r"\n{2,}", r["text"].strip())
+        assert paragraphs(r["text"]) == (expected if expected != [""] else [])
+
+
+def test_duplicate_stats_match_reference():
+    lines = [line for r in records()[:300] for line in r["text"].split("\n")]
+    seen: set[str] = set()
+    count = chars = 0
+    for line in lines:
+        if line in seen:
+            count, chars = count + 1, chars + len(line)
+        seen.add(line)
+    assert duplicate_stats(lines) == (count, chars)
+
+
+def test_fingerprints_do_not_depend_on_position_or_batch():
+    """The largest sample document (bigger than an analysis chunk) and a prefix of it analysed
+    alongside other documents give the same token fingerprints."""
+    big = max((r["text"] for r in records()), key=len)
+    assert len(big) > 150_000  # > the 131,072-character analysis chunk
+    clear_cache()
+    (alone,) = text_stats([big])
+    prefix = big[:5_000]
+    _, in_batch = text_stats([records()[0]["text"], prefix])
+    shared = len(prefix.split()) - 1  # the prefix may cut its last token
+    assert in_batch.hashes[:shared].tolist() == alone.hashes[:shared].tolist()
+    tokens = big.split()
+    first_by_token = {t: i for i, t in reversed(list(enumerate(tokens)))}
+    first_by_hash = {h: i for i, h in reversed(list(enumerate(alone.hashes.tolist())))}
+    assert [first_by_token[t] for t in tokens] == [first_by_hash[h] for h in alone.hashes.tolist()]
+
+
+def test_consecutive_filters_share_the_analysis():
+    """Gopher repetition then Gopher quality on the same batch: the second reuses the first's
+    statistics (same objects), and results do not depend on whether the cache was warm."""
+    batch = docs(lambda r: r["source"] == "dclm-annotated-cc")[:200]
+    clear_cache()
+    GopherRepetitionFilter().filter_batch(batch)
+    first = text_stats([d.text for d in batch])
+    assert all(a is b for a, b in zip(first, text_stats([d.text for d in batch]), strict=True))
+    warm = GopherQualityFilter().filter_batch(batch)
+    clear_cache()
+    assert GopherQualityFilter().filter_batch(batch) == warm
