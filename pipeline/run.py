@@ -36,7 +36,7 @@ from pipeline.executor import Executor, make_executor
 from pipeline.readers import BadRecord, expand_paths, read_source
 from pipeline.recipe import Recipe, RecipeError, add_plugin_path
 from pipeline.stats import Counters
-from pipeline.steps.base import DocumentStep, GlobalStep, Sink, Step, build_step
+from pipeline.steps.base import DocumentStep, GlobalStep, Sink, Step, Summaries, build_step
 from pipeline.steps.tokenize import Tokenize
 
 
@@ -217,13 +217,15 @@ def run_stage_unit(args: tuple[Recipe, str, int, Unit]) -> dict[str, Any]:
                 for name, step in chain:
                     n_in, chars_in = len(batch), sum(len(d.text) for d in batch)
                     t_step = time.perf_counter()
-                    kept, removed = step.apply(batch)
+                    kept, removed = (
+                        step.apply(batch, unit.id) if isinstance(step, GlobalStep) else step.apply(batch)
+                    )
                     counters.record(name, n_in, chars_in, kept, removed, time.perf_counter() - t_step)
                     if removed:
                         removals.setdefault(name, []).extend(removed)
                     batch = kept
                 if isinstance(summarizer, GlobalStep) and batch:
-                    summary = summarizer.summarize(batch)
+                    summary = summarizer.summarize(batch, unit.id)
                     if summary is not None:
                         summaries.append(summary)
                 if batch:
@@ -295,11 +297,9 @@ def run_sink_unit(args: tuple[Recipe, str, int, Unit]) -> dict[str, Any]:
 # ---------------------------------------------------------------------------- the run
 
 
-def _summaries(out: Path, stage: int, units: list[Unit]) -> Iterator[pa.Table]:
-    for u in units:
-        p = stage_dir(out, stage) / f"{u.id}.summary.parquet"
-        if p.exists():
-            yield pq.read_table(p)
+def _summaries(out: Path, stage: int, units: list[Unit]) -> Summaries:
+    paths = [(u.id, stage_dir(out, stage) / f"{u.id}.summary.parquet") for u in units]
+    return Summaries([(u, p) for u, p in paths if p.exists()])
 
 
 def _lock_output(out: Path) -> IO[str]:
@@ -404,7 +404,8 @@ def _run_locked(recipe: Recipe, out: Path, restart: bool, executor: Executor | N
                 step = pipe.steps[stage.summarize]
                 assert isinstance(step, GlobalStep)
                 pdir.mkdir(parents=True, exist_ok=True)
-                write_json(done, step.plan(_summaries(out, stage.index, units), pdir) or {})
+                summaries = _summaries(out, stage.index, units)
+                write_json(done, step.plan(summaries, pdir, executor.map) or {})
             plan_stats[stage.summarize] = read_json(done)
             phase_seconds[f"plan {stage.summarize}"] = time.perf_counter() - t_phase
     t_phase = time.perf_counter()

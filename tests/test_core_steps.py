@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pyarrow.parquet as pq
+
 from pipeline.document import Document
+from pipeline.executor.local import LocalExecutor
+from pipeline.steps.base import Summaries
 from pipeline.steps.exact_dedup import ExactDedup
 from pipeline.steps.language import LanguageFilter
 from pipeline.steps.normalize import Normalize
@@ -55,10 +59,13 @@ def test_exact_dedup_keeps_smallest_id_across_units(tmp_path: Path) -> None:
     early = Document("000-copy", "other", books[7].text)
     unit_b = books[20:] + [twin, early]
     step = ExactDedup()
-    step.plan(iter([step.summarize(unit_a), step.summarize(unit_b)]), tmp_path)
+    for name, unit in (("a", unit_a), ("b", unit_b)):
+        pq.write_table(step.summarize(unit, name), tmp_path / f"{name}.parquet")
+    summaries = Summaries([(name, tmp_path / f"{name}.parquet") for name in "ab"])
+    step.plan(summaries, tmp_path, LocalExecutor(1).map)
     step.load(tmp_path)
-    kept_a, removed_a = step.apply(unit_a)
-    kept_b, removed_b = step.apply(unit_b)
+    kept_a, removed_a = step.apply(unit_a, "a")
+    kept_b, removed_b = step.apply(unit_b, "b")
     removed = {r.doc.id: r.duplicate_of for r in removed_a + removed_b}
     assert removed["zzz-copy"] == books[5].id
     assert removed[books[7].id] == "000-copy"  # the smaller id wins wherever it sits

@@ -12,5 +12,6 @@ BUILTIN_STEPS: dict[str, str] = {
     "c4": "pipeline.steps.c4:C4Filter",
     "fineweb": "pipeline.steps.fineweb:FineWebFilter",
     "exact_dedup": "pipeline.steps.exact_dedup:ExactDedup",
+    "minhash_dedup": "pipeline.steps.minhash_dedup:MinHashDedup",
     "tokenize": "pipeline.steps.tokenize:Tokenize",
 }

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import importlib
 import inspect
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from pipeline.document import Document, Removal
 
@@ -79,22 +81,46 @@ class Filter(DocumentStep):
         return kept, removed
 
 
+ParallelMap = Callable[[Callable[[Any], Any], Sequence[Any], str], Iterator[Any]]
+"""The executor's `map(fn, items, desc)`: yields fn(item) in completion order. `fn` must be a
+module-level function and items picklable, so any executor (processes, Ray) can run them."""
+
+
+@dataclass(frozen=True)
+class Summaries:
+    """Every unit's summary for one global step: `(unit, path)` pairs, in unit order.
+    Iterating yields the tables one at a time, so a plan never has to hold them all."""
+
+    files: list[tuple[str, Path]]
+
+    def __iter__(self) -> Iterator[pa.Table]:
+        for _, path in self.files:
+            yield pq.read_table(path)
+
+
 class GlobalStep(Step):
     """A step that must see every unit before it can decide. See the module docstring."""
 
-    def summarize(self, docs: list[Document]) -> pa.Table | None:
-        """A small table about this unit's documents (hashes, counts, a text sample...)."""
+    def summarize(self, docs: list[Document], unit: str) -> pa.Table | None:
+        """A small table about one batch of a unit's documents (hashes, counts, a sample...).
+        Called once per batch; the runner concatenates a unit's tables into its summary."""
         return None
 
-    def plan(self, summaries: Iterator[pa.Table], state_dir: Path) -> dict[str, Any]:
-        """Decide from all summaries; write the decision under `state_dir`; return stats."""
+    def plan(self, summaries: Summaries, state_dir: Path, pmap: ParallelMap) -> dict[str, Any]:
+        """Decide from all summaries, once; write the decision under `state_dir` and return
+        stats. Heavy plans parallelise through `pmap`."""
         raise NotImplementedError
 
     def load(self, state_dir: Path) -> None:
         """Read the decision `plan` wrote, in each worker, before `apply`."""
 
-    def apply(self, docs: list[Document]) -> tuple[list[Document], list[Removal]]:
+    def apply(self, docs: list[Document], unit: str) -> tuple[list[Document], list[Removal]]:
+        """Carry out the decision on one batch of `unit`'s documents."""
         return docs, []
+
+    def report(self, state_dir: Path, out_dir: Path) -> list[str]:
+        """Markdown lines for the corpus report (may also write PNGs into `out_dir`)."""
+        return []
 
 
 class Sink(GlobalStep):

@@ -8,7 +8,6 @@ count; the apply pass drops the others, recording the kept twin as `duplicate_of
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ import pyarrow.parquet as pq
 import xxhash
 
 from pipeline.document import Document, Removal
-from pipeline.steps.base import GlobalStep
+from pipeline.steps.base import GlobalStep, ParallelMap, Summaries
 
 _SPACES = re.compile(r"\s+")
 
@@ -40,7 +39,7 @@ class ExactDedup(GlobalStep):
         self.casefold = casefold
         self._drop: dict[str, str] = {}
 
-    def summarize(self, docs: list[Document]) -> pa.Table:
+    def summarize(self, docs: list[Document], unit: str) -> pa.Table:
         return pa.table(
             {
                 "hash": pa.array([text_key(d.text, self.casefold) for d in docs], pa.uint64()),
@@ -48,7 +47,7 @@ class ExactDedup(GlobalStep):
             }
         )
 
-    def plan(self, summaries: Iterator[pa.Table], state_dir: Path) -> dict[str, Any]:
+    def plan(self, summaries: Summaries, state_dir: Path, pmap: ParallelMap) -> dict[str, Any]:
         tables = list(summaries)
         table = (
             pa.concat_tables(tables)
@@ -79,7 +78,7 @@ class ExactDedup(GlobalStep):
         t = pq.read_table(state_dir / "duplicates.parquet").to_pydict()
         self._drop = dict(zip(t["id"], t["duplicate_of"], strict=True))
 
-    def apply(self, docs: list[Document]) -> tuple[list[Document], list[Removal]]:
+    def apply(self, docs: list[Document], unit: str) -> tuple[list[Document], list[Removal]]:
         kept, removed = [], []
         for d in docs:
             twin = self._drop.get(d.id)
