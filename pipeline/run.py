@@ -256,7 +256,7 @@ def run_stage_unit(args: tuple[Recipe, str, int, Unit]) -> dict[str, Any]:
                 )
     if summaries:
         with atomic_path(sdir / f"{unit.id}.summary.parquet") as tmp:
-            pq.write_table(pa.concat_tables(summaries), tmp)
+            pq.write_table(summarizer.compact_summary(pa.concat_tables(summaries)), tmp)
     result = {
         "unit": unit.id,
         "stage": stage_index,

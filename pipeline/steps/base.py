@@ -106,6 +106,11 @@ class GlobalStep(Step):
         Called once per batch; the runner concatenates a unit's tables into its summary."""
         return None
 
+    def compact_summary(self, table: pa.Table) -> pa.Table:
+        """The unit's concatenated batch summaries, reduced before they are written (a sample
+        drawn per batch, say, cut to the unit's share)."""
+        return table
+
     def plan(self, summaries: Summaries, state_dir: Path, pmap: ParallelMap) -> dict[str, Any]:
         """Decide from all summaries, once; write the decision under `state_dir` and return
         stats. Heavy plans parallelise through `pmap`."""

@@ -1,0 +1,286 @@
+"""The tokenize sink: trains (or loads) the tokenizer, splits train/val, writes verified shards.
+
+Every decision is a function of document ids, never of where a document sits, so the output
+is the same however the corpus is cut into units, batches and workers:
+
+* Tokenizer training text: the documents with the lowest `sample_hash(id)` until
+  `train_sample_mb` (10^6 bytes) of text. Each summarized batch sends its own lowest-hash
+  documents up to that budget, which provably contains the global selection (a document in the
+  global selection has less than the budget of lower-hash text before it anywhere, so also
+  within its batch), and `plan` keeps the global lowest. The price of that exactness: a batch
+  holding less than the budget sends all its text, so the summaries are up to one copy of the
+  corpus text (read back one unit at a time, never held at once).
+* Validation split: a document is in val iff `val_hash(id) < hash_cut`, with an independent hash
+  so the tokenizer sample is not biased towards val documents. `hash_cut / 2**64` is the
+  fraction of the id space in val: `val_fraction` directly, or for `val_tokens` the smallest cut
+  whose documents hold that many tokens, estimated from their byte counts and the bytes per
+  token the new tokenizer achieves on the sample (its own training text, so the estimate is a
+  little optimistic: val ends slightly over budget, by up to ~10 % plus its last document).
+
+State written by `plan` under its state dir: tokenizer.json, val.json (the val rule) and
+encoder.json (whether the fast encoder matched HF on the sample, so every worker encodes the
+same way). Output: `shards/{train,val}/<unit>.bin` + `.idx.parquet`, a unit with no document in
+a split writes no shard for it; `finalize` verifies them all and writes `shards/index.json` and
+a copy of the tokenizer next to the shards.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import xxhash
+
+from pipeline.atomic import atomic_path, read_json, write_json
+from pipeline.document import Document
+from pipeline.shards import SPLITS, VERSION, ShardWriter, remove_shard, verify_dir
+from pipeline.steps.base import ParallelMap, Sink, Summaries
+from pipeline.tokenizer import SEPARATOR, Encoder, load_tokenizer, save_tokenizer, train_bpe
+
+TOKENIZER_FILE = "tokenizer.json"
+VAL_FILE = "val.json"
+ENCODER_FILE = "encoder.json"
+MB = 1_000_000
+CHECK_BYTES = 4 * MB  # sample text compared id for id between HF and the fast encoder in `plan`
+_SAMPLE_SALT = 0x9E3779B97F4A7C15  # derives the sampling hash seed from the val hash seed
+_HASH_SPACE = 1 << 64
+
+SUMMARY_SCHEMA = pa.schema(
+    [
+        pa.field("val_hash", pa.uint64(), nullable=False),
+        pa.field("sample_hash", pa.uint64(), nullable=False),
+        pa.field("n_bytes", pa.int64(), nullable=False),
+        pa.field("text", pa.large_string()),  # only for documents in the batch's training sample
+    ]
+)
+
+
+def val_hash(doc_id: str, seed: int) -> int:
+    """xxh64 of the id: a document is in val iff this is below the planned cut."""
+    return xxhash.xxh64_intdigest(doc_id.encode("utf-8"), seed=seed)
+
+
+def sample_hash(doc_id: str, seed: int) -> int:
+    """Another xxh64 of the id, independent of `val_hash`: orders documents for the training sample."""
+    return xxhash.xxh64_intdigest(doc_id.encode("utf-8"), seed=seed ^ _SAMPLE_SALT)
+
+
+def lowest_within(hashes: np.ndarray, sizes: np.ndarray, budget: int) -> np.ndarray:
+    """Indices of the lowest hashes, in hash order, taken while the bytes before each are under
+    `budget` (so the selection reaches the budget unless everything fits)."""
+    order = np.argsort(hashes, kind="stable")
+    before = np.cumsum(sizes[order]) - sizes[order]
+    return order[: int(np.searchsorted(before, budget, side="left"))]
+
+
+def _lowest_rows(summary: pa.Table, budget: int) -> pa.Table:
+    """The summary rows `lowest_within` selects, in sample-hash order."""
+    return summary.take(
+        lowest_within(summary["sample_hash"].to_numpy(), summary["n_bytes"].to_numpy(), budget)
+    )
+
+
+class Tokenize(Sink):
+    """Parameters: `vocab_size` of the BPE to train (ignored when `tokenizer` names an existing
+    tokenizer.json), `train_sample_mb` of text to train it on, the val split as `val_fraction`
+    of documents or, when set, `val_tokens` (an approximate token budget), and the hash `seed`."""
+
+    name = "tokenize"
+
+    def __init__(
+        self,
+        *,
+        vocab_size: int = 8192,
+        tokenizer: str | None = None,
+        train_sample_mb: float = 64,
+        val_fraction: float = 0.01,
+        val_tokens: int | None = None,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        if not 0 <= val_fraction < 1:
+            raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+        if val_tokens is not None and val_tokens < 1:
+            raise ValueError(f"val_tokens must be positive, got {val_tokens}")
+        if train_sample_mb <= 0:
+            raise ValueError(f"train_sample_mb must be positive, got {train_sample_mb}")
+        if not 0 <= seed < _HASH_SPACE:
+            raise ValueError(f"seed must be in [0, 2**64), got {seed}")
+        self.vocab_size = vocab_size
+        self.tokenizer = tokenizer
+        self.sample_bytes = int(train_sample_mb * MB)
+        self.val_fraction = val_fraction
+        self.val_tokens = val_tokens
+        self.seed = seed
+        self._state_dir: Path | None = None
+        self._encoder: Encoder | None = None
+        self._sep_id = 0
+        self._hash_cut = 0
+
+    # ------------------------------------------------------------------ summarize / plan
+
+    def summarize(self, docs: list[Document], unit: str) -> pa.Table:
+        n_bytes = np.array([len(d.text.encode("utf-8")) for d in docs], dtype=np.int64)
+        sample = np.array([sample_hash(d.id, self.seed) for d in docs], dtype=np.uint64)
+        texts: list[str | None] = [None] * len(docs)
+        for i in lowest_within(sample, n_bytes, self.sample_bytes).tolist():
+            texts[i] = docs[i].text
+        return pa.table(
+            {
+                "val_hash": pa.array([val_hash(d.id, self.seed) for d in docs], pa.uint64()),
+                "sample_hash": sample,
+                "n_bytes": n_bytes,
+                "text": pa.array(texts, pa.large_string()),
+            },
+            schema=SUMMARY_SCHEMA,
+        )
+
+    def compact_summary(self, table: pa.Table) -> pa.Table:
+        """Each batch offered its own lowest-hash texts; keep only the unit's, within the budget."""
+        keep = np.zeros(len(table), dtype=bool)
+        has_text = table["text"].is_valid().to_numpy(zero_copy_only=False)
+        candidates = np.flatnonzero(has_text)
+        chosen = lowest_within(
+            table["sample_hash"].to_numpy()[candidates],
+            table["n_bytes"].to_numpy()[candidates],
+            self.sample_bytes,
+        )
+        keep[candidates[chosen]] = True
+        texts = pc.if_else(pa.array(keep), table["text"], pa.scalar(None, pa.large_string()))
+        return table.set_column(table.schema.get_field_index("text"), "text", texts)
+
+    def plan(self, summaries: Summaries, state_dir: Path, pmap: ParallelMap) -> dict[str, Any]:
+        state_dir = Path(state_dir)
+        val_hashes, doc_bytes = [], []
+        sample = SUMMARY_SCHEMA.empty_table()
+        for table in summaries:
+            val_hashes.append(table["val_hash"].to_numpy())
+            doc_bytes.append(table["n_bytes"].to_numpy())
+            candidates = pa.concat_tables([sample, table.filter(pc.is_valid(table["text"]))])
+            sample = _lowest_rows(candidates, self.sample_bytes)  # bounded whatever the number of units
+        texts = sample["text"].to_pylist()
+        if not texts:
+            raise ValueError("tokenize: the corpus is empty, nothing to train a tokenizer on or to shard")
+
+        tokenizer = load_tokenizer(self.tokenizer) if self.tokenizer else train_bpe(texts, self.vocab_size)
+        if tokenizer.token_to_id(SEPARATOR) is None:
+            raise ValueError(f"tokenize: tokenizer {self.tokenizer} has no {SEPARATOR!r} token")
+        save_tokenizer(tokenizer, state_dir / TOKENIZER_FILE)
+
+        check = _lowest_rows(sample, CHECK_BYTES)
+        check_texts = check["text"].to_pylist()
+        encoder = Encoder(tokenizer, check_texts=check_texts)
+        check_tokens = sum(len(ids) for ids in encoder.encode_batch(check_texts))
+        bytes_per_token = pc.sum(check["n_bytes"]).as_py() / max(check_tokens, 1)
+        encoder_state = {"fast": encoder.fast, "fallback_reason": encoder.fallback_reason}
+        write_json(state_dir / ENCODER_FILE, encoder_state)
+
+        hashes = np.concatenate(val_hashes)
+        est_tokens = np.concatenate(doc_bytes) / bytes_per_token + 1  # + the separator
+        hash_cut = self._hash_cut_for(hashes, est_tokens)
+        in_val = hashes < np.uint64(hash_cut)
+        val = {
+            "rule": "a document is in val iff xxh64(utf-8 id, seed) < hash_cut",
+            "seed": self.seed,
+            "hash_cut": hash_cut,
+            "threshold": hash_cut / _HASH_SPACE,
+            "val_fraction": None if self.val_tokens else self.val_fraction,
+            "val_tokens": self.val_tokens,
+        }
+        write_json(state_dir / VAL_FILE, val)
+        self._state_dir = state_dir
+        return {
+            "vocab_size": tokenizer.get_vocab_size(),
+            "trained": not self.tokenizer,
+            "sample_docs": len(texts),
+            "sample_bytes": pc.sum(sample["n_bytes"]).as_py(),
+            "bytes_per_token": round(bytes_per_token, 4),
+            "fast_encoder": encoder.fast,
+            "docs": int(hashes.size),
+            "val_threshold": val["threshold"],
+            "val_docs_expected": int(in_val.sum()),
+            "val_tokens_expected": int(est_tokens[in_val].sum()),
+        }
+
+    def _hash_cut_for(self, hashes: np.ndarray, est_tokens: np.ndarray) -> int:
+        """The val cut: from val_fraction, or the smallest cut reaching val_tokens."""
+        if self.val_tokens is None:
+            return min(int(self.val_fraction * _HASH_SPACE), _HASH_SPACE - 1)
+        total = float(est_tokens.sum())
+        if self.val_tokens > total / 2:
+            raise ValueError(
+                f"tokenize: val_tokens={self.val_tokens:,} is more than half of the corpus "
+                f"(about {total:,.0f} tokens): lower it or use val_fraction"
+            )
+        order = np.argsort(hashes, kind="stable")
+        k = int(np.searchsorted(np.cumsum(est_tokens[order]), self.val_tokens, side="left"))
+        return min(int(hashes[order[k]]) + 1, _HASH_SPACE - 1)  # stays a uint64
+
+    # ------------------------------------------------------------------ per worker
+
+    def load(self, state_dir: Path) -> None:
+        state_dir = Path(state_dir)
+        fast = read_json(state_dir / ENCODER_FILE)["fast"]
+        self._encoder = Encoder(state_dir / TOKENIZER_FILE, fast=fast)
+        self._sep_id = self._encoder.tokenizer.token_to_id(SEPARATOR)
+        self._hash_cut = read_json(state_dir / VAL_FILE)["hash_cut"]
+        self._state_dir = state_dir
+
+    def write_unit(self, docs: list[Document], unit_id: str, out_dir: Path) -> dict[str, Any]:
+        """Encode the unit and write one shard per non-empty split; a re-run overwrites it with
+        identical bytes (and removes a shard its split no longer has)."""
+        if self._encoder is None:
+            raise RuntimeError("tokenize: load(state_dir) must run before write_unit")
+        if "/" in unit_id or unit_id.startswith("."):
+            raise ValueError(f"tokenize: unit id {unit_id!r} is not a plain file name")
+        ids = self._encoder.encode_batch([d.text for d in docs])
+        in_val = [val_hash(d.id, self.seed) < self._hash_cut for d in docs]
+        stats: dict[str, Any] = {}
+        for split in SPLITS:
+            path = Path(out_dir) / "shards" / split / unit_id
+            chosen = [i for i, v in enumerate(in_val) if v == (split == "val")]
+            if not chosen:
+                remove_shard(path)
+                stats[split] = {"docs": 0, "tokens": 0, "bytes": 0}
+                continue
+            n_bytes = 0
+            with ShardWriter(path, self._encoder.vocab_size, self._sep_id) as writer:
+                for i in chosen:
+                    size = len(docs[i].text.encode("utf-8"))
+                    writer.add(docs[i].id, docs[i].source, ids[i], size)
+                    n_bytes += size
+                shard = writer.close()
+            stats[split] = {"docs": shard.n_docs, "tokens": shard.n_tokens, "bytes": n_bytes}
+        return stats
+
+    def finalize(self, out_dir: Path) -> dict[str, Any]:
+        """Verify every shard, then publish the tokenizer and shards/index.json beside them."""
+        if self._state_dir is None:
+            raise RuntimeError("tokenize: plan() or load(state_dir) must run before finalize")
+        out_dir = Path(out_dir)
+        report = verify_dir(out_dir / "shards")
+        tokenizer_vocab = load_tokenizer(self._state_dir / TOKENIZER_FILE).get_vocab_size()
+        if report.vocab_size != tokenizer_vocab:
+            raise ValueError(
+                f"tokenize: shards in {out_dir / 'shards'} have vocab_size {report.vocab_size}, "
+                f"the tokenizer has {tokenizer_vocab}: stale shards from another run?"
+            )
+        with atomic_path(out_dir / TOKENIZER_FILE) as tmp:
+            shutil.copyfile(self._state_dir / TOKENIZER_FILE, tmp)
+        index = {
+            "format_version": VERSION,
+            "tokenizer": f"../{TOKENIZER_FILE}",
+            "separator": SEPARATOR,
+            "val_rule": read_json(self._state_dir / VAL_FILE),
+            **report.to_dict(),
+        }
+        write_json(out_dir / "shards" / "index.json", index)
+        return {
+            "shards": len(report.shards),
+            "vocab_size": report.vocab_size,
+            **{split: vars(counts) for split, counts in report.splits.items()},
+        }
