@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 from pipeline.document import Document, docs_to_table
 from pipeline.readers import BadRecord, read_source
 from pipeline.recipe import Recipe
+from pipeline.report import console
 from pipeline.run import Pipeline, list_units
 from pipeline.steps.base import DocumentStep
 
@@ -117,11 +118,10 @@ def _human(n: float) -> str:
 
 
 def print_plan(report: PlanReport) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
-    console.print(
+    out = console()
+    out.print(
         f"inputs: {report.units} units, {_human(report.input_bytes)} on disk, {report.docs:,} documents "
         f"({report.bad:,} bad), {_human(report.chars)} of text (counted); {report.workers} workers"
     )
@@ -130,6 +130,6 @@ def print_plan(report: PlanReport) -> None:
         table.add_column(col, justify="left" if col in ("step", "how") else "right")
     for s in report.stages:
         table.add_row(s["step"], f"{s['docs']:,}", _human(s["chars"]), s["note"])
-    console.print(table)
+    out.print(table)
     for title, data in (("disk (estimated)", report.disk_bytes), ("memory (estimated)", report.memory_bytes)):
-        console.print(title + ": " + "; ".join(f"{k} {_human(v)}" for k, v in data.items()))
+        out.print(title + ": " + "; ".join(f"{k} {_human(v)}" for k, v in data.items()))

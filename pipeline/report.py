@@ -11,7 +11,7 @@ import platform
 import sys
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -19,6 +19,9 @@ import pyarrow.parquet as pq
 from pipeline.atomic import atomic_path, write_json
 from pipeline.recipe import Recipe
 from pipeline.stats import merge_step_counters, sum_reasons
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 VERSIONED = (
     "grist",
@@ -183,8 +186,16 @@ def write_outputs(recipe: Recipe, result: Any, units: list[Any]) -> dict[str, An
     return manifest
 
 
-def print_summary(manifest: dict[str, Any]) -> None:
+def console() -> Console:
+    """A console as wide as the terminal, and 120 columns when output goes to a file or pipe
+    (rich's 80 would wrap the tables into unreadable cells in logs)."""
     from rich.console import Console
+
+    c = Console()
+    return c if c.is_terminal else Console(width=120)
+
+
+def print_summary(manifest: dict[str, Any]) -> None:
     from rich.table import Table
 
     table = Table(title=f"grist corpus: {manifest['name']}  ({manifest['seconds']} s)")
@@ -202,8 +213,8 @@ def print_summary(manifest: dict[str, Any]) -> None:
             f"{r['chars_out']:,}",
             f"{top[0]} ({top[1]:,})" if top[1] else "",
         )
-    console = Console(stderr=False)
-    console.print(table)
+    out = console()
+    out.print(table)
     for split in ("train", "val"):
         s = manifest["shards"].get(split, {})
-        console.print(f"{split}: {s.get('tokens', 0):,} tokens in {s.get('docs', 0):,} documents")
+        out.print(f"{split}: {s.get('tokens', 0):,} tokens in {s.get('docs', 0):,} documents")

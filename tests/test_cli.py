@@ -1,0 +1,99 @@
+"""The command line as a user meets it: the default recipe, plan, verify, and bad input."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from tests.conftest import ROOT, SAMPLE
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=ROOT, capture_output=True, text=True)
+
+
+def test_default_recipe_builds_and_verifies(tmp_path: Path) -> None:
+    out = tmp_path / "default"
+    proc = cli("run", "recipes/default.yaml", f"output_dir={out}")
+    assert proc.returncode == 0, proc.stderr
+    assert "fineweb" in proc.stdout and "train:" in proc.stdout
+    for name in ("report.md", "funnel.png", "manifest.json", "tokenizer.json", "shards/index.json"):
+        assert (out / name).exists(), name
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["inputs"] and all(len(i["sha256"]) == 64 for i in manifest["inputs"])
+    assert manifest["versions"]["tokenizers"]
+    proc = cli("verify", str(out))
+    assert proc.returncode == 0 and "train" in proc.stdout and "OK" in proc.stdout
+    shard = sorted((out / "shards" / "train").glob("*.bin"))[0]
+    data = bytearray(shard.read_bytes())
+    data[-3] ^= 0xFF
+    shard.write_bytes(bytes(data))
+    proc = cli("verify", str(out))
+    assert proc.returncode == 1 and shard.name in proc.stderr and "checksum" in proc.stderr
+
+
+def test_plan_counts_inputs_and_estimates_each_step() -> None:
+    proc = cli("plan", "recipes/default.yaml")
+    assert proc.returncode == 0, proc.stderr
+    # the sample has 1,726 records, one with an empty text field
+    assert "1,725 documents (1 bad)" in proc.stdout
+    for step in ("normalize", "language", "gopher_quality", "fineweb", "exact_dedup", "tokenize"):
+        assert step in proc.stdout
+    assert "disk (estimated)" in proc.stdout and "memory (estimated)" in proc.stdout
+
+
+def _corrupt_copy(tmp_path: Path) -> Path:
+    """Real records with three bad lines among them: malformed JSON, no text, invalid UTF-8."""
+    with gzip.open(SAMPLE / "web_dolma_cc.jsonl.gz", "rb") as f:
+        lines = f.read().splitlines()
+    lines[3] = lines[3][:40]
+    lines[7] = json.dumps({"id": "no-text"}).encode()
+    lines[11] = lines[11][:50] + b"\xff\xfe" + lines[11][50:]
+    path = tmp_path / "web.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return path
+
+
+def _recipe(tmp_path: Path, inp: Path, budget: float) -> Path:
+    recipe = {
+        "output_dir": str(tmp_path / f"out-{budget}"),
+        "workers": 1,
+        "error_budget": {"max_fraction": budget},
+        "sources": [{"name": "web", "path": str(inp), "format": "jsonl"}],
+        "steps": [{"step": "normalize"}],
+        "tokenizer": {"vocab_size": 300},
+    }
+    path = tmp_path / f"recipe-{budget}.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    return path
+
+
+def test_bad_input_is_quarantined_with_file_line_and_reason(tmp_path: Path) -> None:
+    inp = _corrupt_copy(tmp_path)
+    proc = cli("run", str(_recipe(tmp_path, inp, 0.2)))
+    assert proc.returncode == 0, proc.stderr
+    records = [
+        json.loads(line)
+        for p in (tmp_path / "out-0.2" / "quarantine").glob("*.jsonl")
+        for line in p.read_text().splitlines()
+    ]
+    assert sorted((r["line"], r["reason"]) for r in records) == [
+        (4, "malformed_json"),
+        (8, "missing_field"),
+        (12, "invalid_utf8"),
+    ]
+    assert all(r["path"] == str(inp) for r in records)
+    manifest = json.loads((tmp_path / "out-0.2" / "manifest.json").read_text())
+    read = manifest["steps"][0]
+    assert read["docs_in"] == 30 and read["docs_out"] == 27 and sum(read["removed"].values()) == 3
+
+
+def test_error_budget_stops_the_run(tmp_path: Path) -> None:
+    proc = cli("run", str(_recipe(tmp_path, _corrupt_copy(tmp_path), 0.05)))
+    assert proc.returncode == 1
+    assert "3 of 30 input records were bad" in proc.stderr and "quarantine" in proc.stderr
