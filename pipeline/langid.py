@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 import struct
-from itertools import chain
+from itertools import chain, repeat
 from pathlib import Path
 
 import numpy as np
@@ -108,22 +108,23 @@ class SubwordRows:
 
         ends = {n: char_end(n) for n in range(self.minn, self.maxn + 1)}
         stop = np.where(j + self.maxn <= c, ends[self.maxn], word_end[owner])
+        hashes = {n: np.zeros(len(starts), dtype=np.int64) for n in ends}
+        act = np.arange(len(starts))  # n-grams still being hashed; most are done after 4 bytes
         h = np.full(len(starts), _FNV_OFFSET, dtype=np.int64)
-        hashes = {}
         for t in range(int((stop - starts).max(initial=0))):
-            pos = starts + t
-            live = pos < stop
-            h = np.where(live, ((h ^ signed[np.minimum(pos, len(buf) - 1)]) * _FNV_PRIME) & 0xFFFFFFFF, h)
+            pos = starts[act] + t
+            live = pos < stop[act]
+            act, pos, h = act[live], pos[live], h[live]
+            h = ((h ^ signed[pos]) * _FNV_PRIME) & 0xFFFFFFFF
             for n, end in ends.items():
-                done = pos + 1 == end
-                if done.any():
-                    hashes.setdefault(n, np.zeros_like(h))[done] = h[done]
+                done = pos + 1 == end[act]
+                hashes[n][act[done]] = h[done]
         rows_out, owners_out = [], []
         for n in range(self.minn, self.maxn + 1):
             valid = j + n <= c
             if n == 1:
                 valid &= (j > 0) & (j + 1 < c)
-            rows = self.bucket_row[hashes.get(n, np.zeros_like(h))[valid] % self.bucket]
+            rows = self.bucket_row[hashes[n][valid] % self.bucket]
             kept = rows >= 0
             rows_out.append(rows[kept])
             owners_out.append(owner[valid][kept])
@@ -136,9 +137,13 @@ class SubwordRows:
     def sums(self, words: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """Per word: the sum of its input rows and how many rows it has."""
         rows, owners = self.word_rows(words)
+        order = np.argsort(owners, kind="stable")
+        counts = np.bincount(owners, minlength=len(words))
         sums = np.zeros((len(words), self.rows.shape[1]))
-        np.add.at(sums, owners, self.rows[rows])
-        return sums, np.bincount(owners, minlength=len(words)).astype(np.float64)
+        has = counts > 0
+        if has.any():
+            sums[has] = np.add.reduceat(self.rows[rows[order]], (np.cumsum(counts) - counts)[has], axis=0)
+        return sums, counts.astype(np.float64)
 
 
 class FastLanguageID:
@@ -204,30 +209,31 @@ class FastLanguageID:
                 child = parent[child]
         return right, left
 
-    def _add_words(self, words: list[str]) -> None:
-        if len(self._index) + len(words) > _MAX_CACHED_WORDS:
+    def _rows(self, tokens: list[str]) -> np.ndarray:
+        """Cache rows of `tokens`, computing the words never seen before in one batch."""
+        get = self._index.get
+        rows = np.fromiter(map(get, tokens, repeat(-1)), dtype=np.int64, count=len(tokens))
+        missing = np.flatnonzero(rows < 0)
+        if len(missing) == 0:
+            return rows
+        words = list({tokens[i] for i in missing})
+        if len(self._index) + len(words) > _MAX_CACHED_WORDS:  # start the cache afresh
             self._index.clear()
-        start = len(self._index)
-        need = start + len(words)
+            words = list(set(tokens))
+        start, need = len(self._index), len(self._index) + len(words)
         if need > len(self._sums):
             grow = max(need, 2 * len(self._sums))
             self._sums = np.resize(self._sums, (grow, self.dim))
             self._counts = np.resize(self._counts, grow)
         self._sums[start:need], self._counts[start:need] = self.subwords.sums(words)
         self._index.update(zip(words, range(start, need), strict=True))
+        return np.fromiter(map(self._index.__getitem__, tokens), dtype=np.int64, count=len(tokens))
 
     def hidden(self, texts: list[str]) -> np.ndarray:
         """Each text's hidden vector: mean of all its input rows, end-of-line row included."""
         token_lists = [_fasttext_split(t) if _OTHER_SPACE.search(t) else t.split() for t in texts]
-        unseen = set(chain.from_iterable(token_lists)) - self._index.keys()
-        if unseen:
-            self._add_words(list(unseen))
         lengths = np.fromiter(map(len, token_lists), dtype=np.int64, count=len(texts))
-        rows = np.fromiter(
-            map(self._index.__getitem__, chain.from_iterable(token_lists)),
-            dtype=np.int64,
-            count=int(lengths.sum()),
-        )
+        rows = self._rows(list(chain.from_iterable(token_lists)))
         sums = np.zeros((len(texts), self.dim))
         counts = np.ones(len(texts))  # the end-of-line token
         nonempty = lengths > 0
