@@ -10,16 +10,15 @@ from __future__ import annotations
 import io
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
 
 from pipeline.document import Document, docs_to_table
-from pipeline.readers import BadRecord, read_source
+from pipeline.readers import BadRecord
 from pipeline.recipe import Recipe
 from pipeline.report import console
-from pipeline.run import Pipeline, list_units
+from pipeline.run import Pipeline, list_units, read_unit
 from pipeline.steps.base import DocumentStep
 
 CHARS_PER_TOKEN_GUESS = 4.0  # byte-level BPE on English prose; the manifest records the real figure
@@ -46,16 +45,8 @@ def estimate(recipe: Recipe, sample_docs: int = 200) -> PlanReport:
     max_doc_chars = 0
     sample: list[Document] = []
     for u in units:
-        src = recipe.sources[u.source]
         taken = 0
-        for item in read_source(
-            Path(u.path),
-            source=src.name,
-            format=src.format,
-            text_field=src.text_field,
-            id_field=src.id_field,
-            html_extractor=src.html_extractor,
-        ):
+        for item in read_unit(recipe, u):
             if isinstance(item, BadRecord):
                 bad += 1
                 continue

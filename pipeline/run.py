@@ -145,18 +145,23 @@ def get_pipeline(recipe: Recipe) -> Pipeline:
     return _PIPELINES[key]
 
 
-def _read_input(
-    recipe: Recipe, unit: Unit, bad: list[BadRecord], read_stats: dict[str, int]
-) -> Iterator[Document]:
+def read_unit(recipe: Recipe, unit: Unit) -> Iterator[Document | BadRecord]:
+    """A unit's input records, read as its source in the recipe says."""
     src = recipe.sources[unit.source]
-    for item in read_source(
+    return read_source(
         Path(unit.path),
         source=src.name,
         format=src.format,
         text_field=src.text_field,
         id_field=src.id_field,
         html_extractor=src.html_extractor,
-    ):
+    )
+
+
+def _read_input(
+    recipe: Recipe, unit: Unit, bad: list[BadRecord], read_stats: dict[str, int]
+) -> Iterator[Document]:
+    for item in read_unit(recipe, unit):
         if isinstance(item, BadRecord):
             bad.append(item)
             read_stats["bad"] += 1
