@@ -292,8 +292,7 @@ def run_sink_unit(args: tuple[Recipe, str, int, Unit]) -> dict[str, Any]:
     sink = pipe.load_global(pipe.sink_name, out)
     assert isinstance(sink, Sink)
     t0 = time.perf_counter()
-    docs = [d for batch in _read_stage_output(out, last_stage, unit.id, recipe.batch_size) for d in batch]
-    stats = sink.write_unit(docs, unit.id, out)
+    stats = sink.write_unit(_read_stage_output(out, last_stage, unit.id, recipe.batch_size), unit.id, out)
     result = {"unit": unit.id, "stats": stats, "seconds": time.perf_counter() - t0}
     write_json(marker, result)
     return result

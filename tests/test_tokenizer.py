@@ -221,7 +221,10 @@ def run_sink(
     plan_stats = planner.plan(summaries, root / "state", LocalExecutor(1).map)
     worker = Tokenize(**params)
     worker.load(root / "state")
-    unit_stats = {uid: worker.write_unit(docs, uid, root / "out") for uid, docs in units.items()}
+    unit_stats = {
+        uid: worker.write_unit((docs[i : i + 40] for i in range(0, len(docs), 40)), uid, root / "out")
+        for uid, docs in units.items()
+    }
     worker.finalize(root / "out")
     return worker, {"plan": plan_stats, "units": unit_stats}
 
@@ -281,7 +284,7 @@ def test_sink_rewrite_is_byte_identical(
     before = {p: p.read_bytes() for p in sorted(shards_dir.rglob("u0.*"))}
     worker = Tokenize(val_fraction=0.1, **SINK)
     worker.load(root / "state")
-    assert worker.write_unit(docs[::2], "u0", root / "out") == stats["units"]["u0"]
+    assert worker.write_unit([docs[::2]], "u0", root / "out") == stats["units"]["u0"]
     assert {p: p.read_bytes() for p in sorted(shards_dir.rglob("u0.*"))} == before
     assert not [p for p in shards_dir.rglob("*") if p.name.startswith(".")]  # no temporaries left
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -131,9 +131,9 @@ class GlobalStep(Step):
 class Sink(GlobalStep):
     """The last step: writes the pipeline's final output for each unit itself."""
 
-    def write_unit(self, docs: list[Document], unit_id: str, out_dir: Path) -> dict[str, Any]:
-        """Write this unit's output under `out_dir`; return its stats (must be idempotent:
-        a unit may be re-run after a crash)."""
+    def write_unit(self, batches: Iterable[list[Document]], unit_id: str, out_dir: Path) -> dict[str, Any]:
+        """Write this unit's output, streamed in batches, under `out_dir`; return its stats.
+        Must be idempotent: a unit may be re-run after a crash."""
         raise NotImplementedError
 
     def finalize(self, out_dir: Path) -> dict[str, Any]:

@@ -27,6 +27,7 @@ a copy of the tokenizer next to the shards.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -230,31 +231,38 @@ class Tokenize(Sink):
         self._hash_cut = read_json(state_dir / VAL_FILE)["hash_cut"]
         self._state_dir = state_dir
 
-    def write_unit(self, docs: list[Document], unit_id: str, out_dir: Path) -> dict[str, Any]:
-        """Encode the unit and write one shard per non-empty split; a re-run overwrites it with
-        identical bytes (and removes a shard its split no longer has)."""
+    def write_unit(self, batches: Iterable[list[Document]], unit_id: str, out_dir: Path) -> dict[str, Any]:
+        """Encode the unit batch by batch into one shard per non-empty split (memory stays flat
+        however big the unit); a re-run overwrites it with identical bytes (and removes a shard
+        its split no longer has)."""
         if self._encoder is None:
             raise RuntimeError("tokenize: load(state_dir) must run before write_unit")
         if "/" in unit_id or unit_id.startswith("."):
             raise ValueError(f"tokenize: unit id {unit_id!r} is not a plain file name")
-        ids = self._encoder.encode_batch([d.text for d in docs])
-        in_val = [val_hash(d.id, self.seed) < self._hash_cut for d in docs]
+        paths = {split: Path(out_dir) / "shards" / split / unit_id for split in SPLITS}
+        writers: dict[str, ShardWriter] = {}
+        n_bytes = dict.fromkeys(SPLITS, 0)
+        try:
+            for docs in batches:
+                for doc, ids in zip(docs, self._encoder.encode_batch([d.text for d in docs]), strict=True):
+                    split = "val" if val_hash(doc.id, self.seed) < self._hash_cut else "train"
+                    if split not in writers:
+                        writers[split] = ShardWriter(paths[split], self._encoder.vocab_size, self._sep_id)
+                    size = len(doc.text.encode("utf-8"))
+                    writers[split].add(doc.id, doc.source, ids, size)
+                    n_bytes[split] += size
+        except BaseException:
+            for writer in writers.values():
+                writer.abort()
+            raise
         stats: dict[str, Any] = {}
         for split in SPLITS:
-            path = Path(out_dir) / "shards" / split / unit_id
-            chosen = [i for i, v in enumerate(in_val) if v == (split == "val")]
-            if not chosen:
-                remove_shard(path)
+            if split in writers:
+                shard = writers[split].close()
+                stats[split] = {"docs": shard.n_docs, "tokens": shard.n_tokens, "bytes": n_bytes[split]}
+            else:
+                remove_shard(paths[split])
                 stats[split] = {"docs": 0, "tokens": 0, "bytes": 0}
-                continue
-            n_bytes = 0
-            with ShardWriter(path, self._encoder.vocab_size, self._sep_id) as writer:
-                for i in chosen:
-                    size = len(docs[i].text.encode("utf-8"))
-                    writer.add(docs[i].id, docs[i].source, ids[i], size)
-                    n_bytes += size
-                shard = writer.close()
-            stats[split] = {"docs": shard.n_docs, "tokens": shard.n_tokens, "bytes": n_bytes}
         return stats
 
     def finalize(self, out_dir: Path) -> dict[str, Any]:
