@@ -39,6 +39,8 @@ from pipeline.stats import Counters
 from pipeline.steps.base import DocumentStep, GlobalStep, Sink, Step, Summaries, build_step
 from pipeline.steps.tokenize import Tokenize
 
+SUMMARY_COMPACT_BYTES = 256 << 20  # compact a unit's summaries in memory beyond this
+
 
 class RunError(Exception):
     """A run stopped for a reason the user must act on (error budget, changed recipe)."""
@@ -204,6 +206,7 @@ def run_stage_unit(args: tuple[Recipe, str, int, Unit]) -> dict[str, Any]:
     read_stats = {"docs": 0, "bad": 0, "chars": 0}
     removals: dict[str, list[Removal]] = {}
     summaries: list[pa.Table] = []
+    pending = 0
     if stage_index == 0:
         batches = _batched(_read_input(recipe, unit, bad, read_stats), recipe.batch_size)
     else:
@@ -233,6 +236,10 @@ def run_stage_unit(args: tuple[Recipe, str, int, Unit]) -> dict[str, Any]:
                     summary = summarizer.summarize(batch, unit.id)
                     if summary is not None:
                         summaries.append(summary)
+                        pending += summary.nbytes
+                    if pending > SUMMARY_COMPACT_BYTES:  # keep a huge unit's summary bounded
+                        summaries = [summarizer.compact_summary(pa.concat_tables(summaries))]
+                        pending = summaries[0].nbytes
                 if batch:
                     writer.write_table(docs_to_table(batch))
                     docs_out += len(batch)

@@ -108,7 +108,8 @@ class GlobalStep(Step):
 
     def compact_summary(self, table: pa.Table) -> pa.Table:
         """The unit's concatenated batch summaries, reduced before they are written (a sample
-        drawn per batch, say, cut to the unit's share)."""
+        drawn per batch, say, cut to the unit's share). The runner also compacts a large unit
+        part way through, so compact(concat(compact(a), b)) must equal compact(concat(a, b))."""
         return table
 
     def plan(self, summaries: Summaries, state_dir: Path, pmap: ParallelMap) -> dict[str, Any]:
