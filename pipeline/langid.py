@@ -28,6 +28,7 @@ _FASTTEXT_SPACE = re.compile(r"[ \n\r\t\v\f\x00]+")
 # Characters str.split() splits on but fastText does not: when absent, str.split() is exact.
 _OTHER_SPACE = re.compile(r"[\x00\x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")
 _MAX_CACHED_WORDS = 2_000_000  # ~150 MB of cached rows; the cache restarts beyond it
+_ROWS_PER_CHUNK = 1 << 15  # tokens whose rows are summed in one go (fits in cache)
 
 
 def _fasttext_split(text: str) -> list[str]:
@@ -89,6 +90,52 @@ class SubwordRows:
 
     def word_rows(self, words: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """Every input row of every word, and the index of the word each row belongs to."""
+        is_ascii = np.fromiter(map(str.isascii, words), dtype=bool, count=len(words))
+        ids = np.array([self.word_ids.get(w, -1) for w in words], dtype=np.int64)
+        in_vocab = np.flatnonzero(ids >= 0)
+        rows_out, owners_out = [ids[in_vocab]], [in_vocab]
+        for pick, ngrams in (
+            (np.flatnonzero(is_ascii), self._ascii_ngrams),
+            (np.flatnonzero(~is_ascii), self._utf8_ngrams),
+        ):
+            if len(pick):
+                rows, owners = ngrams([words[i] for i in pick])
+                rows_out.append(rows)
+                owners_out.append(pick[owners])
+        return np.concatenate(rows_out), np.concatenate(owners_out)
+
+    def _keep(self, hashes: np.ndarray, owners: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        rows = self.bucket_row[hashes % self.bucket]
+        kept = rows >= 0
+        return rows[kept], owners[kept]
+
+    def _ascii_ngrams(self, words: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """ASCII words (most of them): one byte per character, so the n-gram hashes at every
+        position come from shifted slices, n steps for all words at once."""
+        buf = np.frombuffer(("".join(f"<{w}>" for w in words)).encode("ascii"), dtype=np.uint8).astype(
+            np.int64
+        )
+        lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words)) + 2
+        owner = np.repeat(np.arange(len(words)), lengths)
+        first = np.cumsum(lengths) - lengths
+        h = ((_FNV_OFFSET ^ buf) * _FNV_PRIME) & 0xFFFFFFFF  # the 1-gram at every position
+        rows_out, owners_out = [], []
+        for n in range(1, self.maxn + 1):
+            if n > 1:
+                h = ((h[:-1] ^ buf[n - 1 :]) * _FNV_PRIME) & 0xFFFFFFFF
+            if n < self.minn or len(h) == 0:
+                continue
+            start = np.arange(len(h))
+            valid = owner[start] == owner[start + n - 1]  # the n-gram stays inside its word
+            if n == 1:  # fastText skips "<" and ">" alone
+                valid &= (start != first[owner[start]]) & (start + 1 != (first + lengths)[owner[start]])
+            rows, owners = self._keep(h[valid], owner[start[valid]])
+            rows_out.append(rows)
+            owners_out.append(owners)
+        return np.concatenate(rows_out), np.concatenate(owners_out)
+
+    def _utf8_ngrams(self, words: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Words with multi-byte characters: n-grams are n characters, of 1-4 bytes each."""
         encoded = [f"<{w}>".encode("utf-8", "surrogatepass") for w in words]
         lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(words))
         buf = np.frombuffer(b"".join(encoded), dtype=np.uint8)
@@ -124,14 +171,9 @@ class SubwordRows:
             valid = j + n <= c
             if n == 1:
                 valid &= (j > 0) & (j + 1 < c)
-            rows = self.bucket_row[hashes[n][valid] % self.bucket]
-            kept = rows >= 0
-            rows_out.append(rows[kept])
-            owners_out.append(owner[valid][kept])
-        ids = np.array([self.word_ids.get(w, -1) for w in words], dtype=np.int64)
-        in_vocab = np.flatnonzero(ids >= 0)
-        rows_out.append(ids[in_vocab])
-        owners_out.append(in_vocab)
+            rows, owners = self._keep(hashes[n][valid], owner[valid])
+            rows_out.append(rows)
+            owners_out.append(owners)
         return np.concatenate(rows_out), np.concatenate(owners_out)
 
     def sums(self, words: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -227,7 +269,10 @@ class FastLanguageID:
             self._counts = np.resize(self._counts, grow)
         self._sums[start:need], self._counts[start:need] = self.subwords.sums(words)
         self._index.update(zip(words, range(start, need), strict=True))
-        return np.fromiter(map(self._index.__getitem__, tokens), dtype=np.int64, count=len(tokens))
+        if start == 0:  # the cache restarted: every row is new
+            return np.fromiter(map(self._index.__getitem__, tokens), dtype=np.int64, count=len(tokens))
+        rows[missing] = [self._index[tokens[i]] for i in missing.tolist()]
+        return rows
 
     def hidden(self, texts: list[str]) -> np.ndarray:
         """Each text's hidden vector: mean of all its input rows, end-of-line row included."""
@@ -236,11 +281,15 @@ class FastLanguageID:
         rows = self._rows(list(chain.from_iterable(token_lists)))
         sums = np.zeros((len(texts), self.dim))
         counts = np.ones(len(texts))  # the end-of-line token
-        nonempty = lengths > 0
-        if nonempty.any():
-            starts = (np.cumsum(lengths) - lengths)[nonempty]
-            sums[nonempty] = np.add.reduceat(self._sums[rows], starts, axis=0)
-            counts[nonempty] += np.add.reduceat(self._counts[rows], starts)
+        ends = np.cumsum(lengths)
+        nonempty = np.flatnonzero(lengths > 0)
+        counts[nonempty] += np.add.reduceat(self._counts[rows], (ends - lengths)[nonempty])
+        # Sum rows a few thousand documents' tokens at a time: gathering every token's row at
+        # once would stream a temporary array of 128 bytes per token through memory.
+        for chunk in np.array_split(nonempty, max(1, int(ends[-1]) // _ROWS_PER_CHUNK)):
+            if len(chunk):
+                lo, hi = ends[chunk[0]] - lengths[chunk[0]], ends[chunk[-1]]
+                sums[chunk] = np.add.reduceat(self._sums[rows[lo:hi]], (ends - lengths)[chunk] - lo, axis=0)
         return (sums + self.eos) / counts[:, None]
 
     def predict(self, texts: list[str]) -> tuple[list[str], np.ndarray]:
