@@ -25,6 +25,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.pipeline_bench --workers $(WORKERS)
+	$(BIN)/python -m bench.minhash_bench --workers $(WORKERS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

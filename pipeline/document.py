@@ -32,6 +32,7 @@ class Removal:
     step: str
     reason: str
     duplicate_of: str | None = None
+    detail: dict[str, Any] | None = None  # e.g. a near-duplicate's cluster and similarity
 
 
 DOC_SCHEMA = pa.schema(
@@ -52,6 +53,7 @@ REMOVAL_SCHEMA = pa.schema(
         pa.field("reason", pa.string()),
         pa.field("excerpt", pa.string()),
         pa.field("duplicate_of", pa.string()),
+        pa.field("detail", pa.string()),  # JSON
         pa.field("chars", pa.int64()),
     ]
 )
@@ -88,6 +90,7 @@ def removals_to_table(removals: Iterable[Removal]) -> pa.Table:
             "reason": [r.reason for r in removals],
             "excerpt": [r.doc.text[:EXCERPT_CHARS] for r in removals],
             "duplicate_of": [r.duplicate_of for r in removals],
+            "detail": [None if r.detail is None else json.dumps(r.detail, sort_keys=True) for r in removals],
             "chars": [len(r.doc.text) for r in removals],
         },
         schema=REMOVAL_SCHEMA,

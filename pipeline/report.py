@@ -18,7 +18,9 @@ import pyarrow.parquet as pq
 
 from pipeline.atomic import atomic_path, write_json
 from pipeline.recipe import Recipe
+from pipeline.run import get_pipeline, plan_dir
 from pipeline.stats import merge_step_counters, sum_reasons
+from pipeline.steps.base import GlobalStep
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -181,6 +183,9 @@ def write_outputs(recipe: Recipe, result: Any, units: list[Any]) -> dict[str, An
                 text = excerpt[:240].replace("\n", " ⏎ ").replace("|", "\\|")
                 lines.append(f"- `{doc_id}`: {text}")
             lines.append("")
+    for name, step in get_pipeline(recipe).steps.items():
+        if isinstance(step, GlobalStep):
+            lines += step.report(plan_dir(out, name), out)
     with atomic_path(out / "report.md") as tmp:
         tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return manifest

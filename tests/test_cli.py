@@ -24,7 +24,10 @@ def test_default_recipe_builds_and_verifies(tmp_path: Path) -> None:
     assert "fineweb" in proc.stdout and "train:" in proc.stdout
     for name in ("report.md", "funnel.png", "manifest.json", "tokenizer.json", "shards/index.json"):
         assert (out / name).exists(), name
+    report = (out / "report.md").read_text()
+    assert "## Near-duplicates (minhash_dedup)" in report and (out / "minhash_dedup_clusters.png").exists()
     manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["plans"]["minhash_dedup"]["duplicates"] > 0  # Project Gutenberg footers at least
     assert manifest["inputs"] and all(len(i["sha256"]) == 64 for i in manifest["inputs"])
     assert manifest["versions"]["tokenizers"]
     proc = cli("verify", str(out))

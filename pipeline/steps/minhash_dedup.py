@@ -1,0 +1,167 @@
+"""Near-duplicate removal with MinHash LSH: the step. The work is in `pipeline/minhash/`.
+
+Per unit (`summarize`, fused into the pass before): distinct word n-gram hashes and a
+datasketch-equal MinHash signature of every document, plus what the keep rule needs.
+Once (`plan`): LSH buckets, candidate pairs, optional verification by true Jaccard, union-find
+and the keep rule, all as parallel phases bounded by `memory_budget_mb`.
+Per unit (`apply`): documents of a cluster other than its kept member are removed with reason
+`near_duplicate`, `duplicate_of` = the kept document's id, and the removal's `detail` = cluster
+id and estimated Jaccard to the kept document; `<state>/drops/` holds the same records.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pyarrow as pa
+
+from pipeline.atomic import read_json
+from pipeline.document import EXCERPT_CHARS, Document, Removal
+from pipeline.minhash.config import Keep, MinHashConfig
+from pipeline.minhash.keep import read_unit_drops
+from pipeline.minhash.plan import run_plan
+from pipeline.minhash.report import report_lines
+from pipeline.minhash.shingles import shingle_batch
+from pipeline.minhash.signatures import optimal_bands, s_curve_threshold, signatures
+from pipeline.steps.base import GlobalStep, ParallelMap, Summaries
+
+REASON = "near_duplicate"
+
+
+class MinHashDedup(GlobalStep):
+    """Parameters:
+
+    ngram: words per shingle. num_perm: permutations computed (datasketch's `num_perm`).
+    bands, rows: LSH bands x rows per band, bands * rows <= num_perm; default 14 x 8 (FineWeb).
+      Leave both unset and give `threshold` to take them from datasketch's optimal-parameter
+      routine for that threshold instead.
+    threshold: target Jaccard similarity; also the verification cut. Unset, the cut is where
+      a pair becomes a candidate with probability 1/2, (1/bands)^(1/rows) (0.72 for 14 x 8).
+    seed, scheme: permutations as datasketch.MinHash(seed=..., scheme=...) makes them.
+    verify: check every candidate pair's true Jaccard on the shingle sets and drop those below
+      the cut. On by default: LSH alone also pairs documents well under the threshold (14 x 8
+      makes 21 % of pairs at Jaccard 0.6 candidates), and each such pair deletes a document
+      that is not a near-duplicate. The price: summaries carry every shingle set (about 0.7x
+      the text), and a shuffle of the candidates' sets.
+    keep: which member of a cluster survives: "quality" (highest `doc.meta[quality_key]`, then
+      longest, then smallest id), "longest" (then smallest id), "id" (smallest id).
+    memory_budget_mb: what one plan task may use; above it work is partitioned on disk.
+    index: a previous run's saved index (`<its state dir>/index`): its documents take part in
+      clusters and are kept, only this corpus's duplicates go. save_index: save this run's.
+    """
+
+    name = "minhash_dedup"
+
+    def __init__(
+        self,
+        *,
+        ngram: int = 5,
+        num_perm: int = 112,
+        bands: int | None = None,
+        rows: int | None = None,
+        threshold: float | None = None,
+        seed: int = 1,
+        scheme: Literal["affine32", "legacy"] = "affine32",
+        verify: bool = True,
+        keep: Keep = "quality",
+        quality_key: str = "quality_score",
+        memory_budget_mb: int = 1024,
+        index: str | None = None,
+        save_index: bool = False,
+    ) -> None:
+        super().__init__()
+        if ngram < 1:
+            raise ValueError("minhash_dedup: ngram must be >= 1")
+        if threshold is not None and not 0 < threshold < 1:
+            raise ValueError("minhash_dedup: threshold must be between 0 and 1")
+        if (bands is None) != (rows is None):
+            raise ValueError("minhash_dedup: give both bands and rows, or neither")
+        if bands is None or rows is None:
+            bands, rows = optimal_bands(threshold, num_perm) if threshold is not None else (14, 8)
+        if bands < 1 or rows < 1 or bands * rows > num_perm:
+            raise ValueError(
+                f"minhash_dedup: bands x rows = {bands} x {rows} needs 1 <= it <= num_perm={num_perm}"
+            )
+        if memory_budget_mb < 1:
+            raise ValueError("minhash_dedup: memory_budget_mb must be >= 1")
+        self.config = MinHashConfig(
+            ngram=ngram,
+            num_perm=num_perm,
+            bands=bands,
+            rows=rows,
+            seed=seed,
+            scheme=scheme,
+            verify=verify,
+            jaccard_threshold=threshold if threshold is not None else s_curve_threshold(bands, rows),
+            keep=keep,
+            quality_key=quality_key,
+            memory_budget=memory_budget_mb << 20,
+        )
+        self.index = index
+        self.save_index = save_index
+        self._state: Path | None = None
+        self._unit: str | None = None
+        self._drops: dict[str, tuple[str, int, float]] = {}
+
+    def _quality(self, doc: Document) -> float | None:
+        value = doc.meta.get(self.config.quality_key)
+        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+            return float(value)
+        return None
+
+    def summarize(self, docs: list[Document], unit: str) -> pa.Table:
+        cfg = self.config
+        sets = shingle_batch([d.text for d in docs], cfg.ngram)
+        sigs = signatures(sets, cfg.num_perm, cfg.seed, cfg.scheme)
+        columns: dict[str, Any] = {
+            "id": [d.id for d in docs],
+            "chars": [len(d.text) for d in docs],
+            "quality": [self._quality(d) for d in docs],
+            "n_shingles": sets.counts().astype(np.int32),
+            "sig": pa.FixedSizeBinaryArray.from_buffers(
+                pa.binary(4 * cfg.num_perm), len(docs), [None, pa.py_buffer(sigs.astype("<u4").tobytes())]
+            ),
+            "excerpt": [d.text[:EXCERPT_CHARS] for d in docs],
+        }
+        if cfg.verify:
+            columns["shingles"] = sets.to_arrow()
+        return pa.table(columns, schema=cfg.summary_schema())
+
+    def plan(self, summaries: Summaries, state_dir: Path, pmap: ParallelMap) -> dict[str, Any]:
+        return run_plan(self.config, summaries.files, Path(state_dir), pmap, self.index, self.save_index)
+
+    def load(self, state_dir: Path) -> None:
+        self._state = Path(state_dir)
+        self._unit = None
+
+    def apply(self, docs: list[Document], unit: str) -> tuple[list[Document], list[Removal]]:
+        if self._state is None:
+            raise RuntimeError("minhash_dedup: apply before load")
+        if unit != self._unit:  # one unit's removals at a time: memory does not grow with the corpus
+            t = read_unit_drops(self._state / "drops", unit).to_pydict()
+            self._drops = {
+                i: (d, c, s)
+                for i, d, c, s in zip(t["id"], t["duplicate_of"], t["cluster"], t["similarity"], strict=True)
+            }
+            self._unit = unit
+        kept, removed = [], []
+        for doc in docs:
+            hit = self._drops.get(doc.id)
+            if hit is None:
+                kept.append(doc)
+                continue
+            twin, cluster, similarity = hit
+            detail = {"cluster": cluster, "similarity": round(similarity, 3)}
+            removed.append(Removal(doc, self.step_name, REASON, duplicate_of=twin, detail=detail))
+        return kept, removed
+
+    def report(self, state_dir: Path, out_dir: Path) -> list[str]:
+        summary = Path(state_dir) / "summary.json"
+        if not summary.exists():
+            return []
+        return report_lines(
+            read_json(summary), read_json(Path(state_dir) / "examples.json"), Path(out_dir), self.step_name
+        )
