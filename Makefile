@@ -26,6 +26,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.pipeline_bench --workers $(WORKERS)
 	$(BIN)/python -m bench.minhash_bench --workers $(WORKERS)
+	$(BIN)/python -m bench.decontam_bench
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

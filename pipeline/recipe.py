@@ -168,7 +168,7 @@ def _step_target(kind: str, where: str, index: int) -> Any:
         raise RecipeError(f"{where}: steps.{index}.step: cannot import plugin {kind!r}: {e}") from None
 
 
-def _validate_step_params(target: Any, params: dict[str, Any], where: str, index: int) -> None:
+def validate_step_params(target: Any, params: dict[str, Any], where: str, index: int) -> None:
     """Check params against the step's keyword arguments and their type hints."""
     if not inspect.isclass(target):
         if params:
@@ -213,7 +213,7 @@ def _check_step(entry: Any, where: str, index: int) -> None:
         raise RecipeError(f"{where}: steps.{index}.step: {kind!r} is not a class or function")
     if inspect.isclass(target) and not issubclass(target, Step) and not hasattr(target, "filter"):
         raise RecipeError(f"{where}: steps.{index}.step: plugin class {kind!r} has no filter(doc) method")
-    _validate_step_params(target, {k: v for k, v in entry.items() if k != "step"}, where, index)
+    validate_step_params(target, {k: v for k, v in entry.items() if k != "step"}, where, index)
 
 
 def add_plugin_path(base_dir: str) -> None:

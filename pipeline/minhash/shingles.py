@@ -129,7 +129,7 @@ def _byte_table() -> np.ndarray:
     return table
 
 
-_TABLE = _byte_table()
+CHAR_TABLE = _byte_table()
 
 
 class _Powers:
@@ -154,10 +154,10 @@ class _Powers:
 
 
 _POWERS = _Powers()
-_CHUNK_BYTES = 1 << 22  # bytes hashed per prefix sum: bounds the power tables and temporaries
+CHUNK_BYTES = 1 << 22  # bytes hashed per prefix sum: bounds the power tables and temporaries
 
 
-def _hash_spans(data: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+def hash_spans(data: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """`word_hash` of every byte span [starts[i], ends[i]) of `data`, all from one prefix sum:
     sum(c_k B^(e-1-k)) = (P[e] - P[s]) * B^(e-1) with P the prefix sums of c_k * B^-k."""
     n = len(data)
@@ -206,21 +206,21 @@ class _UnicodeWords:
             flat = [w.encode("utf-8") for ws in words for w in ws]
             lengths = np.fromiter((len(w) for w in flat), np.int64, len(flat))
             ends = np.cumsum(lengths)
-            hashed = _hash_spans(np.frombuffer(b"".join(flat), np.uint8), ends - lengths, ends)
+            hashed = hash_spans(np.frombuffer(b"".join(flat), np.uint8), ends - lengths, ends)
             bounds = np.cumsum([0] + [len(ws) for ws in words])
             for i, s in enumerate(todo):
                 self.cache[s] = hashed[bounds[i] : bounds[i + 1]]
         return [self.cache[s] for s in stretches]
 
 
-_UNICODE = _UnicodeWords()
+UNICODE_WORDS = _UnicodeWords()
 
 
 def _words_of_chunk(data: np.ndarray, doc_starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Word hashes and each word's document (index into `doc_starts`) for one chunk of bytes.
 
     `doc_starts` are the byte offsets of the chunk's documents (the first is 0)."""
-    mapped = _TABLE[data]
+    mapped = CHAR_TABLE[data]
     is_word = mapped != 0
     n = len(data)
     before = np.zeros(n, dtype=bool)
@@ -232,7 +232,7 @@ def _words_of_chunk(data: np.ndarray, doc_starts: np.ndarray) -> tuple[np.ndarra
     after[ends_of_docs[ends_of_docs > 0] - 1] = False
     starts = np.flatnonzero(is_word & ~before)
     ends = np.flatnonzero(is_word & ~after) + 1
-    hashes = _hash_spans(mapped, starts, ends)
+    hashes = hash_spans(mapped, starts, ends)
     doc = np.searchsorted(doc_starts, starts, side="right") - 1
     high = np.zeros(n + 1, np.int32)
     np.cumsum(data >= 0x80, out=high[1:])
@@ -242,7 +242,7 @@ def _words_of_chunk(data: np.ndarray, doc_starts: np.ndarray) -> tuple[np.ndarra
     # Stretches with non-ASCII bytes are redone exactly; each may yield 0, 1 or more words.
     raw = data.tobytes()
     spans = zip(starts[special].tolist(), ends[special].tolist(), strict=True)
-    subs = _UNICODE.hashes([raw[s:e] for s, e in spans])
+    subs = UNICODE_WORDS.hashes([raw[s:e] for s, e in spans])
     counts = np.ones(len(starts), np.int64)
     counts[special] = [len(s) for s in subs]
     first = np.cumsum(counts) - counts
@@ -284,7 +284,7 @@ def _word_hashes(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     hashes, docs = [], []
     i = 0
     while i < len(texts):  # chunks of whole documents (a document larger than a chunk goes alone)
-        j = int(np.searchsorted(offsets, offsets[i] + _CHUNK_BYTES, side="right")) - 1
+        j = int(np.searchsorted(offsets, offsets[i] + CHUNK_BYTES, side="right")) - 1
         j = max(j, i + 1)
         lo, hi = int(offsets[i]), int(offsets[j])
         if hi > lo:

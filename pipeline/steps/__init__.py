@@ -13,5 +13,6 @@ BUILTIN_STEPS: dict[str, str] = {
     "fineweb": "pipeline.steps.fineweb:FineWebFilter",
     "exact_dedup": "pipeline.steps.exact_dedup:ExactDedup",
     "minhash_dedup": "pipeline.steps.minhash_dedup:MinHashDedup",
+    "decontaminate": "pipeline.steps.decontaminate:Decontaminate",
     "tokenize": "pipeline.steps.tokenize:Tokenize",
 }

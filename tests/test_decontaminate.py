@@ -1,0 +1,194 @@
+"""The `decontaminate` step on real text: real benchmark items planted into real documents.
+
+`tests/data/benchmark_items.jsonl` holds 44 real items (4 per benchmark, drawn at random by
+seed from ../shared/data/benchmarks; each line names its source file and license), as the
+pack builder turns them into text. The shipped pack is hashed, so planting needs the text."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bench.decontam_bench import edit, fragment, plant, run_step
+from pipeline.decontam.ngrams import char_offsets, words
+from pipeline.decontam.pack import DEFAULT_PACK, Item, Pack, build_pack
+from pipeline.document import Document
+from pipeline.minhash.shingles import reference_words, word_hash
+from pipeline.recipe import validate_step_params
+from pipeline.steps.decontaminate import Decontaminate
+from tests.conftest import ROOT, load_sample
+
+ITEMS = [
+    Item(r["benchmark"], r["id"], r["text"])
+    for r in map(json.loads, (ROOT / "tests" / "data" / "benchmark_items.jsonl").open(encoding="utf-8"))
+]
+MATCHABLE = [it for it in ITEMS if len(reference_words(it.text)) >= 8]  # shorter items are not in the pack
+HOSTS = ("web_dclm_quality_labeled.jsonl.gz", "wiki_wikitext2.jsonl.gz", "books_gutenberg.jsonl.gz")
+
+
+@pytest.fixture(scope="module")
+def hosts() -> list[Document]:
+    return [d for name in HOSTS for d in load_sample(name, limit=60) if len(d.text) > 2000]
+
+
+@pytest.fixture(scope="module")
+def step() -> Decontaminate:
+    s = Decontaminate()
+    s.pack  # noqa: B018  (load once for the module)
+    return s
+
+
+def planted(items: list[Item], hosts: list[Document], make) -> list[Document]:  # noqa: ANN001
+    rng = random.Random(3)
+    return [
+        Document(f"{h.id}#{i}", h.source, plant(h.text, make(it, rng), rng))
+        for i, (it, h) in enumerate(zip(items, (hosts * len(items))[: len(items)], strict=True))
+    ]
+
+
+def leaked(out: dict[str, Document], items: list[Item], docs: list[Document]) -> list[bool]:
+    """Whether each planted item is named in its host's `meta["decontam"]`."""
+    return [
+        it.id in out[d.id].meta.get("decontam", {}).get(it.benchmark, [])
+        for it, d in zip(items, docs, strict=True)
+    ]
+
+
+def fresh(step: Decontaminate, **params) -> Decontaminate:  # noqa: ANN003
+    """A step with other parameters sharing the loaded pack (loading it is the slow part)."""
+    s = Decontaminate(**params)
+    s._pack = step.pack
+    return s
+
+
+def outcome(step: Decontaminate, docs: list[Document], tmp_path: Path) -> dict[str, Document]:
+    kept, removed = run_step(step, docs, tmp_path)
+    return {d.id: d for d in kept} | {r.doc.id: r.doc for r in removed}
+
+
+def test_words_match_the_reference_normalization() -> None:
+    docs = load_sample("multilingual_udhr.jsonl.gz", limit=20) + load_sample(
+        "web_html_extracted.jsonl.gz", 20
+    )
+    w = words([d.text for d in docs])
+    for i, d in enumerate(docs):
+        assert w.hashes[w.doc == i].tolist() == [word_hash(x) for x in reference_words(d.text)]
+    # byte spans, turned into character offsets, cover each word's text
+    text = docs[0].text
+    sel = np.flatnonzero(w.doc == 0)[:200]
+    starts, ends = char_offsets(text, w.start[sel]), char_offsets(text, w.end[sel])
+    for s, e, h in zip(starts.tolist(), ends.tolist(), w.hashes[sel].tolist(), strict=True):
+        assert h in {word_hash(x) for x in reference_words(text[s:e])}
+
+
+def test_shipped_pack_is_small_and_documented() -> None:
+    assert DEFAULT_PACK.stat().st_size < 5_000_000
+    readme = (DEFAULT_PACK.parent / "README.md").read_text(encoding="utf-8")
+    pack = Pack.load(DEFAULT_PACK)
+    assert (pack.n, pack.short_n) == (13, 8)
+    for bench, (items, grams) in pack.counts().items():
+        assert items > 0 and grams > 0
+        assert f"`{bench}`" in readme
+
+
+@pytest.mark.parametrize("mode", ["span", "document"])
+def test_verbatim_items_are_found(
+    step: Decontaminate, hosts: list[Document], tmp_path: Path, mode: str
+) -> None:
+    docs = planted(MATCHABLE, hosts, lambda it, rng: it.text)
+    out = outcome(fresh(step, mode=mode), docs, tmp_path)
+    hits = leaked(out, MATCHABLE, docs)
+    assert all(hits), [it for it, h in zip(MATCHABLE, hits, strict=True) if not h]
+    if mode == "span":  # kept documents no longer hold the item's words
+        for it, d in zip(MATCHABLE, docs, strict=True):
+            text = " ".join(reference_words(out[d.id].text))
+            assert " ".join(reference_words(it.text)) not in text
+
+
+def test_lightly_edited_items_are_found(step: Decontaminate, hosts: list[Document], tmp_path: Path) -> None:
+    vocab = [w for d in hosts[:5] for w in d.text.split() if w.isalpha()]
+    docs = planted(MATCHABLE, hosts, lambda it, rng: edit(it.text, rng, vocab))
+    out = outcome(fresh(step), docs, tmp_path)
+    hits = leaked(out, MATCHABLE, docs)
+    assert sum(hits) >= 0.9 * len(hits) - 1  # ~40 items: one below 90 % is noise, the bench has 2,000
+
+
+def test_fragments_and_clean_text_are_left_alone(
+    step: Decontaminate, hosts: list[Document], tmp_path: Path
+) -> None:
+    docs = planted(ITEMS, hosts, lambda it, rng: fragment(it.text, rng))
+    out = outcome(fresh(step), docs, tmp_path / "fragments")
+    assert not [d for d in out.values() if "decontam" in d.meta]
+    clean = [d for name in HOSTS + ("code_python_stdlib.jsonl.gz",) for d in load_sample(name)]
+    kept, removed = run_step(fresh(step), clean, tmp_path / "clean")
+    assert len(removed) <= 0.001 * len(clean)
+    assert sum("decontam" in d.meta for d in kept) <= 0.005 * len(clean)  # cuts: real quotations
+
+
+def test_too_common_ngrams_do_not_count(step: Decontaminate, hosts: list[Document], tmp_path: Path) -> None:
+    item = next(it for it in MATCHABLE if it.benchmark == "gsm8k")
+
+    def docs(k: int) -> list[Document]:  # fresh copies: apply rewrites the documents it cuts
+        return [
+            Document(f"{h.id}#{i}", h.source, plant(h.text, item.text, random.Random(i)))
+            for i, h in enumerate(hosts[:k])
+        ]
+
+    assert len(hosts) > 12
+    out = outcome(fresh(step, max_doc_frequency=12), docs(12), tmp_path / "few")
+    assert all("decontam" in d.meta for d in out.values())
+    out = outcome(fresh(step, max_doc_frequency=12), docs(13), tmp_path / "many")
+    assert not any("decontam" in d.meta for d in out.values())
+
+
+def test_span_mode_cuts_merges_and_drops(step: Decontaminate, hosts: list[Document], tmp_path: Path) -> None:
+    items = [it for it in MATCHABLE if len(it.text) > 300][:12]
+    host = hosts[0].text
+    para = host[:1500]
+    one = Document("one", "t", para + "\n" + items[0].text + "\n" + para)
+    many = Document("many", "t", "\n".join(para[:250] + "\n" + it.text for it in items))
+    tiny = Document("tiny", "t", "Intro.\n" + items[1].text + "\nOutro.")
+    before = len(one.text)
+    kept, removed = run_step(fresh(step), [one, many, tiny], tmp_path)
+    assert [d.id for d in kept] == ["one"] and {r.doc.id for r in removed} == {"many", "tiny"}
+    assert {r.reason for r in removed} == {"benchmark_overlap"}
+    cut = kept[0].text
+    assert cut.count("\n\n") == 1 and len(cut) < before - len(items[0].text) - 300  # the match ± 200
+    lenient = fresh(step, max_splits=20, min_piece_chars=10)
+    kept, removed = run_step(lenient, [many], tmp_path / "lenient")
+    assert [d.id for d in kept] == ["many"] and len(kept[0].meta["decontam"]) >= 2
+
+
+def test_extra_files_report_and_recipe(step: Decontaminate, hosts: list[Document], tmp_path: Path) -> None:
+    bench_file = tmp_path / "mine.jsonl"
+    rows = [{"uid": f"q{i}", "q": it.text, "opts": ["yes", "no"]} for i, it in enumerate(MATCHABLE)]
+    bench_file.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    spec = {"path": str(bench_file), "fields": ["q", "opts"], "id_field": "uid", "name": "mine"}
+    mine = Decontaminate(pack=None, extra_files=[spec], mode="document")
+    docs = planted(MATCHABLE[:5], hosts, lambda it, rng: it.text)
+    kept, removed = run_step(mine, docs + hosts[5:20], tmp_path / "state")
+    assert {r.doc.id for r in removed} == {d.id for d in docs}
+    assert [r.doc.meta["decontam"] for r in removed] == [{"mine": [f"q{i}"]} for i in range(5)]
+    lines = mine.report(tmp_path / "state", tmp_path)
+    assert any(line.startswith("| mine |") for line in lines)
+    with pytest.raises(ValueError):
+        Decontaminate(extra_files=[{"path": str(bench_file)}])  # no fields
+    validate_step_params(Decontaminate, {"mode": "document", "n": 13, "extra_files": [spec]}, "recipe", 0)
+
+
+def test_build_pack_short_items_and_merge() -> None:
+    items = [
+        Item("b", "long", " ".join(f"w{i}" for i in range(60))),
+        Item("b", "short", "one two three four five six seven eight nine"),
+    ]
+    items.append(Item("b", "tiny", "only five little words here"))
+    pack = build_pack(items)
+    assert set(pack.item[~pack.short].tolist()) == {0} and set(pack.item[pack.short].tolist()) == {1}
+    merged = Pack.load(DEFAULT_PACK).merge(pack)
+    assert merged.benchmarks[-1] == "b" and len(merged.hashes) == len(Pack.load(DEFAULT_PACK).hashes) + len(
+        pack.hashes
+    )
