@@ -279,7 +279,7 @@ def bench_signatures(texts: list[str], repeats: int, datasketch_mb: float) -> di
     from pipeline.minhash import shingles as shingles_mod
 
     def grist_cold() -> None:
-        shingles_mod._UNICODE.cache.clear()
+        shingles_mod.UNICODE_WORDS.cache.clear()
         grist()
 
     sub, size = [], 0
