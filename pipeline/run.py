@@ -67,7 +67,6 @@ class Pipeline:
     """The recipe's steps built and arranged in stages. Built once per process."""
 
     def __init__(self, recipe: Recipe) -> None:
-        self.recipe = recipe
         add_plugin_path(recipe.base_dir)
         self.steps: dict[str, Step] = {}
         for kind, name, params in recipe.step_entries():
@@ -77,10 +76,6 @@ class Pipeline:
         self.steps[sink.step_name] = sink
         self.stages = self._stages()
         self._loaded: set[str] = set()
-
-    @property
-    def sink(self) -> Sink:
-        return self.steps[self.sink_name]  # type: ignore[return-value]
 
     def _stages(self) -> list[Stage]:
         stages = [Stage(0)]
