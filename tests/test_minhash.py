@@ -57,7 +57,7 @@ def test_vectorised_shingles_equal_the_reference(
     for i, text in enumerate(texts):
         got = sets.hashes[sets.offsets[i] : sets.offsets[i + 1]].tolist()
         assert got == sorted(reference_shingle_set(text, 5)), text[:80]
-    monkeypatch.setattr(shingles, "_CHUNK_BYTES", 3000)  # many chunks, and documents larger than one
+    monkeypatch.setattr(shingles, "CHUNK_BYTES", 3000)  # many chunks, and documents larger than one
     small = shingle_batch(texts, 5)
     assert np.array_equal(small.hashes, sets.hashes) and np.array_equal(small.offsets, sets.offsets)
 
