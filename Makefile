@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 RECIPE ?= recipes/default.yaml
 WORKERS ?= 2
 
-.PHONY: setup corpus test bench lint clean
+.PHONY: setup corpus train test bench lint clean
 
 setup: $(STAMP)
 
@@ -20,6 +20,13 @@ $(STAMP): pyproject.toml
 corpus: $(STAMP)
 	$(BIN)/python -m pipeline run $(RECIPE)
 
+# The default model trains on the default corpus, built first when it is missing.
+out/default/manifest.json: | $(STAMP)
+	$(MAKE) corpus
+
+train: $(STAMP) out/default/manifest.json
+	$(BIN)/python -m train train recipes/train_default.yaml
+
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
@@ -27,6 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.pipeline_bench --workers $(WORKERS)
 	$(BIN)/python -m bench.minhash_bench --workers $(WORKERS)
 	$(BIN)/python -m bench.decontam_bench
+	$(BIN)/python -m bench.train_bench
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

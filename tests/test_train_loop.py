@@ -1,0 +1,194 @@
+"""The training loop on a tiny model: loss falls, accumulation, early stopping, NaN skips,
+checkpoints (weights_only), the CLI and its errors, the bf16 and compile paths a GPU takes."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from test_train_corpus import tiny_config, tiny_corpus  # noqa: F401 - a fixture
+
+from pipeline.recipe import RecipeError
+from train.__main__ import main
+from train.checkpoint import BEST, LAST, load_checkpoint
+from train.config import config_from_dict, load_config
+from train.data import CorpusError
+from train.loop import Trainer, TrainError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(cfg: dict, resume: bool = False) -> tuple[Trainer, dict]:
+    trainer = Trainer(config_from_dict(cfg, "test"), resume=resume)
+    return trainer, trainer.run()
+
+
+def metrics(out_dir: Path, kind: str) -> list[dict]:
+    rows = [json.loads(line) for line in (out_dir / "metrics.jsonl").read_text().splitlines()]
+    return [r for r in rows if r["kind"] == kind]
+
+
+def test_short_run_learns_and_writes_its_outputs(tiny_corpus: Path, tmp_path: Path) -> None:  # noqa: F811
+    cfg = tiny_config(tiny_corpus, tmp_path, max_steps=60, **{"eval.every": 20, "eval.sample_tokens": 8})
+    _, summary = run(cfg)
+    train = metrics(tmp_path, "train")
+    evals = metrics(tmp_path, "eval")
+    assert [r["step"] for r in train] == list(range(1, 61))
+    assert [r["step"] for r in evals] == [0, 20, 40, 60]
+    assert evals[0]["val_loss"] == pytest.approx(math.log(512), abs=1e-3)  # zero-initialised head
+    assert evals[-1]["val_loss"] < evals[0]["val_loss"] - 1.0
+    assert sum(r["loss"] for r in train[-10:]) / 10 < sum(r["loss"] for r in train[:10]) / 10 - 0.7
+    assert 0 < evals[-1]["val_bpb"] < evals[0]["val_bpb"]
+    assert len(evals[-1]["samples"]) == 3 and evals[-1]["samples"][0].startswith("The meaning of life is")
+    assert summary["final_val_loss"] == evals[-1]["val_loss"] < summary["unigram_entropy"]
+    for name in (BEST, LAST, "loss_curves.png", "summary.json"):
+        assert (tmp_path / name).stat().st_size > 0
+
+
+def test_checkpoint_holds_everything_and_loads_weights_only(tiny_corpus: Path, tmp_path: Path) -> None:  # noqa: F811
+    trainer, _ = run(tiny_config(tiny_corpus, tmp_path, max_steps=12))
+    state = torch.load(tmp_path / LAST, weights_only=True)
+    assert state["step"] == 12 and state["trainer"]["position"] == 12 * 32
+    assert set(state) >= {"model", "optimizer", "scheduler", "rng", "config", "corpus", "tokenizer"}
+    assert state["corpus"] == trainer.corpus.fingerprint and set(state["corpus"]) == {"tokenizer", "shards"}
+    assert state["scheduler"]["last_epoch"] == 12
+    best = load_checkpoint(tmp_path / BEST)
+    assert "optimizer" not in best and best["step"] in (10, 12)
+    for key, value in trainer.model.state_dict().items():
+        assert torch.equal(state["model"][key], value)
+
+
+def test_gradient_accumulation_equals_the_big_batch(tiny_corpus: Path, tmp_path: Path) -> None:  # noqa: F811
+    params = []
+    for micro in (32, 8):  # one micro-step of 32 sequences, or four of 8
+        cfg = tiny_config(tiny_corpus, tmp_path / str(micro), max_steps=3, micro_batch=micro)
+        trainer, _ = run(cfg)
+        assert trainer.grad_accum == 32 // micro
+        params.append(trainer.model.state_dict())
+        losses = [r["loss"] for r in metrics(tmp_path / str(micro), "train")]
+        params.append(losses)
+    for key in params[0]:
+        torch.testing.assert_close(params[0][key], params[2][key], rtol=1e-4, atol=1e-5)
+    assert params[1] == pytest.approx(params[3], rel=1e-5)
+
+
+def test_early_stopping_fires_and_flags_overfitting(tiny_corpus: Path, tmp_path: Path) -> None:  # noqa: F811
+    # a model many times bigger than a 3-document train split memorises it within a few evals
+    cfg = tiny_config(
+        tiny_corpus,
+        tmp_path,
+        max_steps=400,
+        **{
+            "model.n_embd": 64,
+            "optim.lr": 1e-2,
+            "optim.warmup_steps": 0,
+            "eval.every": 10,
+            "eval.patience": 2,
+        },
+    )
+    trainer = Trainer(config_from_dict(cfg, "test"))
+    trainer.windows.starts = trainer.windows.starts[:24]  # 3 batches of windows: memorised quickly
+    summary = trainer.run()
+    evals = metrics(tmp_path, "eval")
+    assert summary["stop_reason"].startswith("early stop") and summary["steps"] < 400
+    assert not evals[-1]["best"] and not evals[-2]["best"]
+    assert any(r["overfitting"] for r in evals)
+    assert load_checkpoint(tmp_path / BEST)["step"] == summary["best_step"] < summary["steps"]
+
+
+def test_non_finite_steps_are_skipped_then_stop_the_run(
+    tiny_corpus: Path,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    poisoned = {4, 5, 12, 13, 14, 15, 16, 17, 18, 19}  # steps whose loss is NaN
+    original = Trainer.forward
+
+    def forward(self: Trainer, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        loss = original(self, x, y)
+        return loss * math.nan if self.step + 1 in poisoned else loss
+
+    monkeypatch.setattr(Trainer, "forward", forward)
+    cfg = tiny_config(tiny_corpus, tmp_path, max_steps=30, max_bad_steps=3)
+    trainer = Trainer(config_from_dict(cfg, "test"))
+    weights_at_3: dict = {}
+    with pytest.raises(TrainError, match="3 steps in a row had a non-finite loss"):
+        for _ in range(30):
+            trainer.train_step()
+            if trainer.step == 3:
+                weights_at_3 = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+            if trainer.step == 5:  # two skipped steps left the weights as they were
+                assert all(torch.equal(weights_at_3[k], v) for k, v in trainer.model.state_dict().items())
+            if trainer.step == 10:
+                trainer.save(LAST)
+    assert trainer.step == 14
+    assert [r["step"] for r in trainer.history if r["kind"] == "skip"] == [4, 5, 12, 13, 14]
+    assert load_checkpoint(tmp_path / LAST)["step"] == 10  # the last good checkpoint is intact
+
+
+def test_refuses_a_corpus_with_another_vocabulary(tiny_corpus: Path, tmp_path: Path) -> None:  # noqa: F811
+    with pytest.raises(CorpusError, match="vocabulary has 512 tokens, the model .* 8192"):
+        Trainer(config_from_dict(tiny_config(tiny_corpus, tmp_path, **{"model.vocab_size": 8192}), "test"))
+
+
+def test_resume_refuses_a_changed_config_and_a_fresh_run_an_existing_one(
+    tiny_corpus: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    run(tiny_config(tiny_corpus, tmp_path, max_steps=10))
+    with pytest.raises(TrainError, match="already holds a run"):
+        Trainer(config_from_dict(tiny_config(tiny_corpus, tmp_path), "test"))
+    changed = tiny_config(tiny_corpus, tmp_path, **{"optim.lr": 1e-3})
+    with pytest.raises(TrainError, match=r"config differs from the checkpoint's: optim.lr: 0.01 -> 0.001$"):
+        Trainer(config_from_dict(changed, "test"), resume=True)
+    with pytest.raises(TrainError, match="no checkpoint"):
+        Trainer(config_from_dict(tiny_config(tiny_corpus, tmp_path / "new"), "test"), resume=True)
+
+
+@pytest.mark.parametrize("options", [{"dtype": "bfloat16"}, {"compile": True}])
+def test_the_gpu_paths_run_on_cpu(tiny_corpus: Path, tmp_path: Path, options: dict) -> None:  # noqa: F811
+    """bf16 autocast and torch.compile are a GPU's defaults; the same code runs here."""
+    cfg = tiny_config(tiny_corpus, tmp_path, max_steps=4, **{"model.n_layer": 1, "eval.every": 4}, **options)
+    _, summary = run(cfg)
+    assert math.isfinite(summary["final_val_loss"]) and summary["final_val_loss"] < math.log(512)
+
+
+def test_cli_trains_samples_and_reports_errors(
+    tiny_corpus: Path,  # noqa: F811
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    config = tmp_path / "tiny.yaml"
+    config.write_text(json.dumps(tiny_config(tiny_corpus, tmp_path / "run", max_steps=10)))
+    assert main([str(config), "log_every=5"]) == 0
+    assert "step     10/10" in capsys.readouterr().out
+    assert main(["sample", str(tmp_path / "run" / BEST), "The", "--tokens", "5", "--temperature", "0"]) == 0
+    assert capsys.readouterr().out.startswith("The")
+    assert main([str(config), "optim.lr=fast"]) == 2
+    assert "optim.lr: Input should be a valid number" in capsys.readouterr().err
+    assert main([str(config)]) == 2
+    assert "already holds a run" in capsys.readouterr().err
+    assert main(["sample", str(tmp_path / "missing.pt"), "x"]) == 2
+    assert "no checkpoint here" in capsys.readouterr().err
+
+
+def test_shipped_train_configs_are_valid() -> None:
+    default = load_config(ROOT / "recipes" / "train_default.yaml")
+    assert default.corpus == "out/default" and default.grad_accum(1) == 1
+    bench = load_config(ROOT / "recipes" / "train_bench.yaml")
+    assert (bench.model.n_layer, bench.model.n_head, bench.model.n_embd, bench.model.context) == (
+        4,
+        4,
+        256,
+        256,
+    )
+    assert bench.batch_tokens == 4096
+    with pytest.raises(RecipeError, match="model.n_layr: unknown key"):
+        load_config(ROOT / "recipes" / "train_default.yaml", ["model.n_layr=3"])
+    with pytest.raises(
+        RecipeError, match="batch_tokens: Value error, 1000 is not a multiple of model.context"
+    ):
+        load_config(ROOT / "recipes" / "train_default.yaml", ["batch_tokens=1000"])
