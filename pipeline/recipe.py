@@ -223,22 +223,32 @@ def add_plugin_path(base_dir: str) -> None:
             sys.path.insert(0, p)
 
 
-def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
-    path = Path(path)
+def load_yaml_mapping(
+    path: Path, overrides: list[str] | tuple[str, ...], what: str, keys: str
+) -> dict[str, Any]:
+    """A YAML file that must hold a mapping, with dotted overrides applied; user errors as
+    RecipeError naming the file. Shared by corpus recipes and train configs."""
     where = str(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise RecipeError(f"{where}: recipe file not found") from None
+        raise RecipeError(f"{where}: {what} file not found") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
         raise RecipeError(f"{where}: not valid YAML: {e}") from None
     if not isinstance(data, dict):
-        raise RecipeError(f"{where}: a recipe is a YAML mapping (name, output_dir, sources, steps, ...)")
+        raise RecipeError(f"{where}: a {what} is a YAML mapping ({keys})")
     for item in overrides:
-        keys, value = parse_override(item)
-        apply_override(data, keys, value, item)
+        keys_, value = parse_override(item)
+        apply_override(data, keys_, value, item)
+    return data
+
+
+def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
+    path = Path(path)
+    where = str(path)
+    data = load_yaml_mapping(path, overrides, "recipe", "name, output_dir, sources, steps, ...")
     if "base_dir" in data:
         raise RecipeError(f"{where}: base_dir: unknown key")
     data["base_dir"] = str(path.resolve().parent)

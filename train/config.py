@@ -12,10 +12,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pydantic
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from pipeline.recipe import RecipeError, _raise_validation, apply_override, parse_override
+from pipeline.recipe import RecipeError, _raise_validation, load_yaml_mapping
 
 
 class _Strict(BaseModel):
@@ -120,19 +119,8 @@ class TrainConfig(_Strict):
 
 def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
     path = Path(path)
-    where = str(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RecipeError(f"{where}: config file not found") from None
-    except yaml.YAMLError as e:
-        raise RecipeError(f"{where}: not valid YAML: {e}") from None
-    if not isinstance(data, dict):
-        raise RecipeError(f"{where}: a train config is a YAML mapping (corpus, out_dir, model, optim, ...)")
-    for item in overrides:
-        keys, value = parse_override(item)
-        apply_override(data, keys, value, item)
-    return config_from_dict(data, where)
+    data = load_yaml_mapping(path, overrides, "train config", "corpus, out_dir, model, optim, ...")
+    return config_from_dict(data, str(path))
 
 
 def config_from_dict(data: dict[str, Any], where: str) -> TrainConfig:
