@@ -92,7 +92,7 @@ def test_run_accounts_for_every_document(tmp_path: Path) -> None:
     assert rows["language"]["removed"].get("lang_fr", 0) > 0
     assert rows["exact_dedup"]["docs_out"] == len(kept)
     report = verify_dir(out / "shards")
-    assert report is not None
+    assert report.totals.docs == len(kept)  # verify counts exactly the documents the index lists
     assert (out / "report.md").read_text().count("|") > 20
     assert (out / "funnel.png").stat().st_size > 10_000
     assert (out / "tokenizer.json").exists()
