@@ -221,7 +221,7 @@ def side_by_side(steps: int, eval_every: int) -> dict[str, Any]:
         "seconds_to_target": {"grist": reach, "nanogpt": seconds["nanogpt"]},
         "unigram_entropy": grist.corpus.unigram_entropy(),
         "train_tokens": grist.corpus.train_tokens,
-        "val_tokens": grist.val.size(0) * cfg.model.context,
+        "val_tokens": grist.val.windows.size(0) * cfg.model.context,
     }
 
 

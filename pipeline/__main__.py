@@ -41,7 +41,13 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         print(f"verify failed: {e}", file=sys.stderr)
         return 1
     print(report.describe() if hasattr(report, "describe") else report)
-    return 0
+    if args.no_leaks:
+        return 0
+    from pipeline.leaks import audit
+
+    leaks = audit(args.output_dir)
+    print(leaks.describe())
+    return 0 if leaks.clean else 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,8 +71,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.set_defaults(fn=_cmd_plan)
 
-    p = sub.add_parser("verify", help="check every shard of a built corpus (header, checksum, index, split)")
+    p = sub.add_parser(
+        "verify",
+        help="check every shard of a built corpus (header, checksum, index, split) and that val is leak-free",
+    )
     p.add_argument("output_dir", help="a corpus output directory (holds shards/)")
+    p.add_argument(
+        "--no-leaks",
+        action="store_true",
+        help="skip the leak audit (val near-duplicates of train, benchmark n-grams in val)",
+    )
     p.set_defaults(fn=_cmd_verify)
 
     args = parser.parse_args(argv)

@@ -32,6 +32,8 @@ def test_default_recipe_builds_and_verifies(tmp_path: Path) -> None:
     assert manifest["versions"]["tokenizers"]
     proc = cli("verify", str(out))
     assert proc.returncode == 0 and "train" in proc.stdout and "OK" in proc.stdout
+    assert "val near-duplicates of train: 0 of" in proc.stdout
+    assert "val documents with benchmark n-grams: 0 of" in proc.stdout
     shard = sorted((out / "shards" / "train").glob("*.bin"))[0]
     data = bytearray(shard.read_bytes())
     data[-3] ^= 0xFF

@@ -19,7 +19,7 @@ import torch
 
 from pipeline.shards import ShardWriter, read_shard
 from pipeline.tokenizer import SEPARATOR, Encoder, save_tokenizer, train_bpe
-from train.data import Corpus, CorpusError, TrainWindows, val_windows
+from train.data import Corpus, CorpusError, TrainWindows, val_set
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
 FILES = ("wiki_wikitext2.jsonl.gz", "books_tinyshakespeare.jsonl.gz", "web_dclm_quality_labeled.jsonl.gz")
@@ -34,7 +34,7 @@ def sample_docs(max_bytes: int) -> list[dict]:
             for line in f:
                 if total >= max_bytes // len(FILES):
                     break
-                docs.append(json.loads(line))
+                docs.append(json.loads(line) | {"source": name.split("_")[0]})
                 total += len(docs[-1]["text"].encode())
         per_source.append(docs)
     return [d for group in itertools.zip_longest(*per_source) for d in group if d is not None]
@@ -54,7 +54,7 @@ def build_corpus(root: Path, *, max_bytes: int = 1_000_000, vocab_size: int = 51
             with ShardWriter(root / "shards" / split / f"part-{k}", vocab_size, sep) as w:
                 for i in chosen[k::shards] if split == "train" else chosen:
                     w.add(
-                        docs[i]["id"], docs[i].get("source", "sample"), ids[i], len(docs[i]["text"].encode())
+                        docs[i]["id"], docs[i]["source"], ids[i], len(docs[i]["text"].encode())
                     )
                 w.close()
     return root
@@ -125,14 +125,42 @@ def test_bos_aligned_windows_start_at_document_starts(tiny_corpus: Path) -> None
 
 def test_val_windows_are_fixed_and_spread_over_the_split(tiny_corpus: Path) -> None:
     corpus = Corpus(tiny_corpus)
-    a = val_windows(corpus.val, context=64, max_tokens=64 * 10)
+    a = val_set(corpus.val, context=64, max_tokens=64 * 10).windows
     assert a.shape == (10, 65)
-    assert torch.equal(a, val_windows(corpus.val, context=64, max_tokens=64 * 10))
-    everything = val_windows(corpus.val, context=64, max_tokens=10**9)
+    assert torch.equal(a, val_set(corpus.val, context=64, max_tokens=64 * 10).windows)
+    everything = val_set(corpus.val, context=64, max_tokens=10**9).windows
     assert everything.shape[0] == (corpus.val[0].n_tokens - 1) // 64
     rows = {tuple(r) for r in everything.tolist()}
     assert all(tuple(r) in rows for r in a.tolist())
     assert tuple(a[-1].tolist()) != tuple(everything[9].tolist())  # not just the first ten
+
+
+def test_val_targets_carry_the_source_of_their_document(tiny_corpus: Path) -> None:
+    corpus = Corpus(tiny_corpus)
+    val = val_set(corpus.val, context=64, max_tokens=10**9)
+    assert val.sources == ["books", "web", "wiki"]
+    shard = corpus.val[0]
+    index = shard.index.to_pydict()
+    # Walk the shard token by token with the index: the target at (row, j) is token 64 * row + 1 + j.
+    expected = np.empty(shard.n_tokens, dtype=np.int64)
+    for start, n, source in zip(index["start"], index["n_tokens"], index["source"], strict=True):
+        expected[start : start + n] = val.sources.index(source)
+    targets = 64 * np.arange(val.windows.shape[0])[:, None] + 1 + np.arange(64)[None, :]
+    assert np.array_equal(val.source_of_target.numpy(), expected[targets])
+    assert np.array_equal(val.windows[:, 1:].numpy(), shard.tokens[targets])
+    assert set(val.source_of_target.unique().tolist()) == {0, 1, 2}
+
+
+def test_max_train_tokens_is_a_fixed_sample_from_all_over_the_split(tiny_corpus: Path) -> None:
+    corpus = Corpus(tiny_corpus)
+    full = TrainWindows(corpus.train, context=64, bos_aligned=False, seed=0)
+    part = TrainWindows(corpus.train, context=64, bos_aligned=False, seed=0, max_tokens=64 * 50)
+    assert len(part) == 50 and set(part.starts) <= set(full.starts)
+    assert np.array_equal(part.starts, TrainWindows(corpus.train, 64, False, 0, 64 * 50).starts)
+    assert part.starts.max() > full.starts.max() // 2  # not just the beginning of the split
+    epoch = {part.start_of(p) for p in range(50)}
+    assert epoch == set(part.starts) == {part.start_of(p) for p in range(50, 100)}
+    assert len(TrainWindows(corpus.train, 64, False, 0, 10**9)) == len(full)
 
 
 def test_refuses_mismatched_tokenizer(tiny_corpus: Path, tmp_path: Path) -> None:

@@ -42,6 +42,9 @@ def test_short_run_learns_and_writes_its_outputs(tiny_corpus: Path, tmp_path: Pa
     assert evals[-1]["val_loss"] < evals[0]["val_loss"] - 1.0
     assert sum(r["loss"] for r in train[-10:]) / 10 < sum(r["loss"] for r in train[:10]) / 10 - 0.7
     assert 0 < evals[-1]["val_bpb"] < evals[0]["val_bpb"]
+    by_source = evals[-1]["val_loss_by_source"]
+    assert set(by_source) == {"books", "web", "wiki"} == set(summary["final_val_loss_by_source"])
+    assert min(by_source.values()) < evals[-1]["val_loss"] < max(by_source.values())
     assert len(evals[-1]["samples"]) == 3 and evals[-1]["samples"][0].startswith("The meaning of life is")
     assert summary["final_val_loss"] == evals[-1]["val_loss"] < summary["unigram_entropy"]
     for name in (BEST, LAST, "loss_curves.png", "summary.json"):
@@ -154,6 +157,19 @@ def test_the_gpu_paths_run_on_cpu(tiny_corpus: Path, tmp_path: Path, options: di
     cfg = tiny_config(tiny_corpus, tmp_path, max_steps=4, **{"model.n_layer": 1, "eval.every": 4}, **options)
     _, summary = run(cfg)
     assert math.isfinite(summary["final_val_loss"]) and summary["final_val_loss"] < math.log(512)
+
+
+def test_tensorboard_logs_the_metrics_by_tokens(tiny_corpus: Path, tmp_path: Path) -> None:  # noqa: F811
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run(tiny_config(tiny_corpus, tmp_path, max_steps=4, tensorboard=True, **{"eval.every": 2, "log_every": 2}))
+    events = EventAccumulator(str(tmp_path / "tensorboard"))
+    events.Reload()
+    tags = events.Tags()["scalars"]
+    assert {"train/loss", "train/lr", "eval/val_loss", "eval/val_loss_by_source/wiki"} <= set(tags)
+    assert [e.step for e in events.Scalars("eval/val_loss")] == [0, 2 * 1024, 4 * 1024]
+    logged = [r["val_loss"] for r in metrics(tmp_path, "eval")]
+    assert [e.value for e in events.Scalars("eval/val_loss")] == pytest.approx(logged)
 
 
 def test_cli_trains_samples_and_reports_errors(

@@ -84,6 +84,9 @@ class TrainConfig(_Strict):
     micro_batch: int = Field(16, ge=1)  # sequences per forward/backward on one device
     max_steps: int = Field(1000, ge=1)
     bos_aligned: bool = False  # windows start at document starts instead of anywhere
+    # Train on a fixed seeded sample of this many tokens of the train split (whole windows from all
+    # over it); None: all of it. Less data overfits sooner: the default run uses it to show that.
+    max_train_tokens: int | None = Field(None, ge=1)
     log_every: int = Field(10, ge=1)
     checkpoint_every: int = Field(0, ge=0)  # steps between last.pt saves besides each eval; 0: evals only
     max_bad_steps: int = Field(5, ge=1)  # consecutive non-finite steps that stop the run

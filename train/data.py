@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
@@ -161,12 +162,21 @@ def _global_starts(shards: list, context: int, bos_aligned: bool) -> np.ndarray:
 
 
 class TrainWindows(_Windows):
-    """The training stream: epoch after epoch of shuffled windows, position-addressed."""
+    """The training stream: epoch after epoch of shuffled windows, position-addressed.
+    `max_tokens` trains on a fixed seeded sample of the windows (a smaller data set, which
+    is how the default run shows overfitting within minutes)."""
 
-    def __init__(self, shards: list, context: int, bos_aligned: bool, seed: int) -> None:
-        super().__init__(shards, context, _global_starts(shards, context, bos_aligned))
-        if not len(self.starts):
+    def __init__(
+        self, shards: list, context: int, bos_aligned: bool, seed: int, max_tokens: int | None = None
+    ) -> None:
+        starts = _global_starts(shards, context, bos_aligned)
+        if not len(starts):
             raise CorpusError(f"the train split has no window of {context + 1} tokens (context {context})")
+        if max_tokens is not None and max_tokens < len(starts) * context:
+            # A fixed seeded sample of windows from all over the split, so it keeps the mixture.
+            keep = np.random.default_rng([seed, 1 << 20]).choice(len(starts), -(-max_tokens // context), False)
+            starts = starts[np.sort(keep)]
+        super().__init__(shards, context, starts)
         self.seed = seed
         self._epoch, self._order = -1, self.starts
 
@@ -189,12 +199,36 @@ class TrainWindows(_Windows):
         return self.read(offsets)
 
 
-def val_windows(shards: list, context: int, max_tokens: int) -> torch.Tensor:
-    """The fixed validation set: non-overlapping windows over the val split, evenly spaced
-    through it when it holds more than max_tokens targets (so every source is represented)."""
+@dataclass(frozen=True)
+class ValSet:
+    """The fixed validation set: windows of context + 1 tokens, and for every target token the
+    source of the document it belongs to (an index into `sources`), so evaluation can report the
+    loss of each source of the mixture as well as the total."""
+
+    windows: torch.Tensor  # (n, context + 1) int64
+    source_of_target: torch.Tensor  # (n, context) int64
+    sources: list[str]
+
+
+def val_set(shards: list, context: int, max_tokens: int) -> ValSet:
+    """Non-overlapping windows over the val split, evenly spaced through it when it holds more
+    than max_tokens targets (so every source is represented)."""
     windows = _Windows(shards, context, _global_starts(shards, context, bos_aligned=False))
     if not len(windows.starts):
         raise CorpusError(f"the val split has no window of {context + 1} tokens (context {context})")
     wanted = min(len(windows.starts), math.ceil(max_tokens / context))
-    pick = np.linspace(0, len(windows.starts) - 1, wanted).round().astype(np.int64)
-    return windows.read(windows.starts[pick])
+    pick = windows.starts[np.linspace(0, len(windows.starts) - 1, wanted).round().astype(np.int64)]
+    indexes = [s.index.select(["source", "start"]) for s in shards]
+    sources = sorted({name for index in indexes for name in index["source"].to_pylist()})
+    # Each token's source, laid end to end like the windows address them.
+    token_source = np.concatenate(
+        [
+            np.repeat(
+                np.searchsorted(sources, index["source"].to_numpy(zero_copy_only=False)),
+                np.diff(np.append(index["start"].to_numpy(), shard.n_tokens)),
+            )
+            for shard, index in zip(shards, indexes, strict=True)
+        ]
+    )
+    targets = pick[:, None] + 1 + np.arange(context)[None, :]
+    return ValSet(windows.read(pick), torch.from_numpy(token_source[targets].astype(np.int64)), sources)

@@ -34,7 +34,7 @@ from pipeline.atomic import atomic_path
 from pipeline.tokenizer import SEPARATOR, Encoder
 from train.checkpoint import BEST, LAST, CheckpointError, config_differences, load_checkpoint, save_checkpoint
 from train.config import TrainConfig
-from train.data import Corpus, CorpusError, TrainWindows, val_windows
+from train.data import Corpus, CorpusError, TrainWindows, val_set
 from train.model import GPT
 from train.optim import build_optimizer, build_scheduler
 from train.plots import plot_curves, print_summary
@@ -43,7 +43,7 @@ METRICS = "metrics.jsonl"
 CURVES = "loss_curves.png"
 # Keys a resumed run must share with its checkpoint: they decide the weights, the data order and
 # the updates. Anything else (max_steps, eval cadence, patience, logging, device) may change.
-RESUME_KEYS = ("seed", "model", "optim", "batch_tokens", "bos_aligned")
+RESUME_KEYS = ("seed", "model", "optim", "batch_tokens", "bos_aligned", "max_train_tokens")
 
 # Dense bf16 peak FLOP/s by GPU name, for MFU. A name not listed reports MFU as n/a, never a guess.
 GPU_PEAK_BF16 = {
@@ -100,8 +100,10 @@ class Trainer:
         self.model = GPT(model_cfg).to(self.device)
         self.optimizer = build_optimizer(self.model, cfg.optim, self.device.type)
         self.scheduler = build_scheduler(self.optimizer, cfg.optim, cfg.max_steps)
-        self.windows = TrainWindows(self.corpus.train, model_cfg.context, cfg.bos_aligned, cfg.seed)
-        self.val = val_windows(self.corpus.val, model_cfg.context, cfg.eval.val_tokens)
+        self.windows = TrainWindows(
+            self.corpus.train, model_cfg.context, cfg.bos_aligned, cfg.seed, cfg.max_train_tokens
+        )
+        self.val = val_set(self.corpus.val, model_cfg.context, cfg.eval.val_tokens)
         self.token_bytes = self.corpus.token_bytes().to(self.device)
         self.encoder = Encoder(self.corpus.tokenizer) if self.main and cfg.eval.sample_tokens else None
 
@@ -231,8 +233,11 @@ class Trainer:
             f.write(json.dumps(row) + "\n")
         if self.tb is not None:
             for key, value in row.items():
-                if isinstance(value, float):
-                    self.tb.add_scalar(f"{row['kind']}/{key}", value, row["tokens"])
+                scalars = value.items() if isinstance(value, dict) else [("", value)]
+                for sub, number in scalars:
+                    if isinstance(number, float):
+                        tag = f"{row['kind']}/{key}" + (f"/{sub}" if sub else "")
+                        self.tb.add_scalar(tag, number, row["tokens"])
 
     def _rewrite_metrics(self) -> None:
         with atomic_path(self.out_dir / METRICS) as tmp:
@@ -306,28 +311,33 @@ class Trainer:
     # -- evaluation --------------------------------------------------------------------------
 
     @torch.no_grad()
-    def evaluate(self) -> tuple[float, float]:
-        """(loss, bits per byte) on the fixed validation set, split across processes."""
+    def evaluate(self) -> tuple[float, float, dict[str, float]]:
+        """(loss, bits per byte, loss of each source) on the fixed validation set, split across
+        processes."""
         self.model.eval()
-        sums = torch.zeros(4, dtype=torch.float64, device=self.device)  # loss, targets, loss on bytes, bytes
-        for rows in self.val[self.rank :: self.world].split(self.cfg.micro_batch):
-            rows = rows.to(self.device)
+        n_sources = len(self.val.sources)
+        # Per source: loss, targets, loss on tokens with bytes, bytes (rows of one tensor, so a
+        # single all-reduce sums them over processes).
+        sums = torch.zeros(n_sources, 4, dtype=torch.float64, device=self.device)
+        rows_of_rank = self.val.windows[self.rank :: self.world].split(self.cfg.micro_batch)
+        sources_of_rank = self.val.source_of_target[self.rank :: self.world].split(self.cfg.micro_batch)
+        for rows, sources in zip(rows_of_rank, sources_of_rank, strict=True):
+            rows, sources = rows.to(self.device), sources.to(self.device).flatten()
             with self._autocast():
-                losses = self.model.token_losses(rows[:, :-1], rows[:, 1:]).double()
-            nbytes = self.token_bytes[rows[:, 1:]]
-            sums += torch.stack(
-                [
-                    losses.sum(),
-                    losses.new_tensor(losses.numel()),
-                    losses[nbytes > 0].sum(),
-                    nbytes.sum().double(),
-                ]
-            )
+                losses = self.model.token_losses(rows[:, :-1], rows[:, 1:]).double().flatten()
+            nbytes = self.token_bytes[rows[:, 1:]].flatten().double()
+            columns = torch.stack([losses, torch.ones_like(losses), torch.where(nbytes > 0, losses, 0.0), nbytes], 1)
+            sums.index_add_(0, sources, columns)
         if self.world > 1:
             dist.all_reduce(sums)
         self.model.train()
-        loss = (sums[0] / sums[1]).item()
-        return loss, (sums[2] / (math.log(2) * sums[3])).item()
+        total = sums.sum(0)
+        by_source = {
+            name: (row[0] / row[1]).item()
+            for name, row in zip(self.val.sources, sums, strict=True)
+            if row[1] > 0
+        }
+        return (total[0] / total[1]).item(), (total[2] / (math.log(2) * total[3])).item(), by_source
 
     @torch.no_grad()
     def samples(self) -> list[str]:
@@ -349,7 +359,7 @@ class Trainer:
 
     def eval_and_checkpoint(self, train_loss: float | None) -> str | None:
         """Evaluate, log, keep the best model, save last.pt; return why to stop, if it is time."""
-        val_loss, bpb = self.evaluate()
+        val_loss, bpb, by_source = self.evaluate()
         samples = self.samples()
         previous = next((r for r in reversed(self.history) if r["kind"] == "eval"), None)
         overfitting = (
@@ -370,6 +380,7 @@ class Trainer:
             "tokens": self.tokens_at(self.step),
             "val_loss": val_loss,
             "val_bpb": bpb,
+            "val_loss_by_source": by_source,
             "train_loss": train_loss,
             "lr": self.scheduler.get_last_lr()[0],
             "best": improved,
@@ -382,6 +393,8 @@ class Trainer:
             f"eval step {self.step}: val loss {val_loss:.4f} | {bpb:.4f} bits/byte{train_text}"
             + (" | best" if improved else f" | best {self.best_val:.4f} at step {self.best_step}")
         )
+        if len(by_source) > 1:
+            self._print("  val loss by source: " + ", ".join(f"{k} {v:.3f}" for k, v in by_source.items()))
         if overfitting:
             self._print(
                 f"  overfitting: validation loss rose {previous['val_loss']:.4f} -> {val_loss:.4f} "
@@ -414,8 +427,8 @@ class Trainer:
         peak = gpu_peak_flops(self.device, self.dtype)
         self._print(
             f"grist train {cfg.name}: {self.model.num_params():,} parameters, {flops:,} FLOPs/token "
-            f"(6N + attention), {self.corpus.train_tokens:,} train tokens, "
-            f"{self.val.size(0) * cfg.model.context:,} val tokens, "
+            f"(6N + attention), {len(self.windows) * cfg.model.context:,} train tokens, "
+            f"{self.val.windows.size(0) * cfg.model.context:,} val tokens, "
             f"{self.world} process(es) x {self.grad_accum} micro-steps of {cfg.micro_batch} x "
             f"{cfg.model.context} on {self.device} {str(self.dtype).removeprefix('torch.')}"
             f"{' compiled' if self.compiled else ''}"
@@ -491,6 +504,7 @@ class Trainer:
             "flops_per_token": self.model.flops_per_token(),
             "final_val_loss": final["val_loss"],
             "final_val_bpb": final["val_bpb"],
+            "final_val_loss_by_source": final["val_loss_by_source"],
             "best_val_loss": self.best_val,
             "best_step": self.best_step,
             "unigram_entropy": self.corpus.unigram_entropy(),

@@ -73,6 +73,10 @@ def print_summary(s: dict[str, Any]) -> None:
         ("training time", f"{s['train_seconds']:.1f} s"),
         ("tokens per second", f"{s['tokens_per_second']:,.0f}"),
         ("final validation loss", f"{s['final_val_loss']:.4f} ({s['final_val_bpb']:.4f} bits/byte)"),
+        (
+            "validation loss by source",
+            "\n".join(f"{k} {v:.4f}" for k, v in s["final_val_loss_by_source"].items()),
+        ),
         ("best validation loss", f"{s['best_val_loss']:.4f} at step {s['best_step']}"),
         ("unigram entropy of the corpus", f"{s['unigram_entropy']:.4f}"),
         ("stopped", s["stop_reason"]),
