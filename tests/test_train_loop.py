@@ -162,7 +162,9 @@ def test_the_gpu_paths_run_on_cpu(tiny_corpus: Path, tmp_path: Path, options: di
 def test_tensorboard_logs_the_metrics_by_tokens(tiny_corpus: Path, tmp_path: Path) -> None:  # noqa: F811
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    run(tiny_config(tiny_corpus, tmp_path, max_steps=4, tensorboard=True, **{"eval.every": 2, "log_every": 2}))
+    run(
+        tiny_config(tiny_corpus, tmp_path, max_steps=4, tensorboard=True, **{"eval.every": 2, "log_every": 2})
+    )
     events = EventAccumulator(str(tmp_path / "tensorboard"))
     events.Reload()
     tags = events.Tags()["scalars"]

@@ -174,7 +174,9 @@ class TrainWindows(_Windows):
             raise CorpusError(f"the train split has no window of {context + 1} tokens (context {context})")
         if max_tokens is not None and max_tokens < len(starts) * context:
             # A fixed seeded sample of windows from all over the split, so it keeps the mixture.
-            keep = np.random.default_rng([seed, 1 << 20]).choice(len(starts), -(-max_tokens // context), False)
+            keep = np.random.default_rng([seed, 1 << 20]).choice(
+                len(starts), -(-max_tokens // context), False
+            )
             starts = starts[np.sort(keep)]
         super().__init__(shards, context, starts)
         self.seed = seed

@@ -326,7 +326,9 @@ class Trainer:
             with self._autocast():
                 losses = self.model.token_losses(rows[:, :-1], rows[:, 1:]).double().flatten()
             nbytes = self.token_bytes[rows[:, 1:]].flatten().double()
-            columns = torch.stack([losses, torch.ones_like(losses), torch.where(nbytes > 0, losses, 0.0), nbytes], 1)
+            columns = torch.stack(
+                [losses, torch.ones_like(losses), torch.where(nbytes > 0, losses, 0.0), nbytes], 1
+            )
             sums.index_add_(0, sources, columns)
         if self.world > 1:
             dist.all_reduce(sums)
