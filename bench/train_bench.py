@@ -236,7 +236,11 @@ def default_run() -> dict[str, Any]:
     cmd = [sys.executable, "-m", "train", "recipes/train_default.yaml", f"out_dir={out}"]
     subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
     summary = json.loads((out / "summary.json").read_text())
-    return {"wall_seconds": time.perf_counter() - t0, **summary}
+    evals = [
+        r for r in map(json.loads, (out / "metrics.jsonl").read_text().splitlines()) if r["kind"] == "eval"
+    ]
+    flagged = [r["step"] for r in evals if r["overfitting"]]
+    return {"wall_seconds": time.perf_counter() - t0, "overfitting_flagged_at": flagged, **summary}
 
 
 def plot(result: dict[str, Any], path: Path) -> None:
@@ -306,7 +310,8 @@ def main() -> int:
             f"default run (make train): {d['wall_seconds']:.0f} s wall [floor <= 360: "
             f"{verdict[d['wall_seconds'] <= 360]}], {d['steps']} steps, final val loss "
             f"{d['final_val_loss']:.4f} (best {d['best_val_loss']:.4f}) vs unigram entropy "
-            f"{d['unigram_entropy']:.4f}; "
+            f"{d['unigram_entropy']:.4f}; overfitting flagged at steps "
+            f"{d['overfitting_flagged_at'] or 'none'}; "
             f"{d['stop_reason']}"
         )
     print(f"wrote {RESULTS / 'train.json'} and {RESULTS / 'train_curves.png'}")

@@ -50,3 +50,22 @@ def test_scheduler_follows_the_multiplier_and_decay_skips_vectors() -> None:
         opt.step()
         sched.step()
     assert seen == pytest.approx([2e-3 * lr_multiplier(s, cfg, 20) for s in range(6)])
+
+
+def test_the_fused_adamw_a_gpu_gets_updates_like_the_cpu_path() -> None:
+    """build_optimizer picks fused AdamW for CUDA; torch runs the same kernel family on the CPU."""
+    models = [GPT(ModelConfig(n_layer=1, n_head=2, n_embd=16, context=8, vocab_size=50)) for _ in range(2)]
+    models[1].load_state_dict(models[0].state_dict())
+    before = models[0].wte.weight.detach().clone()
+    cfg = OptimConfig(lr=1e-2, warmup_steps=0, weight_decay=0.1)
+    optimizers = [build_optimizer(models[0], cfg, "cuda"), build_optimizer(models[1], cfg, "cpu")]
+    assert optimizers[0].defaults["fused"] and not optimizers[1].defaults["fused"]
+    x = torch.randint(0, 50, (4, 9), generator=torch.Generator().manual_seed(0))
+    for _ in range(3):
+        for model, opt in zip(models, optimizers, strict=True):
+            model(x[:, :-1], x[:, 1:]).backward()
+            opt.step()
+            opt.zero_grad()
+    for a, b in zip(models[0].parameters(), models[1].parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    assert not torch.equal(models[0].wte.weight, before)  # they did move
