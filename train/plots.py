@@ -21,30 +21,18 @@ def plot_curves(history: list[dict[str, Any]], path: str | Path, title: str) -> 
     fig, (ax, ax_lr) = plt.subplots(
         2, 1, figsize=(8, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]}, layout="constrained"
     )
-    ax.plot([r["tokens"] for r in train], [r["loss"] for r in train], "-", color="C0", label="train")
-    ax.plot(
-        [r["tokens"] for r in evals],
-        [r["val_loss"] for r in evals],
-        "--o",
-        color="C1",
-        ms=3,
-        label="validation",
-    )
+
+    def curve(rows: list[dict[str, Any]], key: str, style: str, color: str, label: str, **kw: Any) -> None:
+        ax.plot([r["tokens"] for r in rows], [r[key] for r in rows], style, color=color, label=label, **kw)
+
+    curve(train, "loss", "-", "C0", "train")
+    curve(evals, "val_loss", "--o", "C1", "validation", ms=3)
     if evals:
         best = min(evals, key=lambda r: r["val_loss"])
-        ax.plot(
-            best["tokens"], best["val_loss"], "*", color="C3", ms=12, label=f"best {best['val_loss']:.3f}"
-        )
+        curve([best], "val_loss", "*", "C3", f"best {best['val_loss']:.3f}", ms=12)
     flagged = [r for r in evals if r["overfitting"]]
     if flagged:
-        ax.plot(
-            [r["tokens"] for r in flagged],
-            [r["val_loss"] for r in flagged],
-            "x",
-            color="C3",
-            ms=8,
-            label="overfitting",
-        )
+        curve(flagged, "val_loss", "x", "C3", "overfitting", ms=8)
     ax.set_ylabel("loss (nats/token)")
     ax.set_title(f"grist train: {title}")
     ax.grid(alpha=0.3)
