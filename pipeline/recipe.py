@@ -79,11 +79,14 @@ class Recipe(_Strict):
         return self.workers or os.cpu_count() or 1
 
     def step_entries(self) -> list[tuple[str, str, dict[str, Any]]]:
-        """(kind, unique step name, params) for each step, the sink excluded."""
+        """(kind, unique step name, params) for each step, the sink excluded. The mix estimates
+        tokens with the tokenizer the sink will train or load, so it gets that by default."""
         out, seen = [], {}
         for entry in self.steps:
             params = dict(entry)
             kind = params.pop("step")
+            if kind == "mix":
+                params = {"vocab_size": self.tokenizer.vocab_size, "tokenizer": self.tokenizer.path, **params}
             short = kind.rpartition(":")[2] if ":" in kind else kind
             seen[short] = seen.get(short, 0) + 1
             out.append((kind, short if seen[short] == 1 else f"{short}#{seen[short]}", params))
@@ -144,7 +147,7 @@ def _format_loc(loc: tuple[Any, ...]) -> str:
     return ".".join(str(p) for p in loc)
 
 
-def _raise_validation(where: str, prefix: str, err: pydantic.ValidationError) -> typing.NoReturn:
+def raise_validation(where: str, prefix: str, err: pydantic.ValidationError) -> typing.NoReturn:
     lines = []
     for e in err.errors():
         loc = _format_loc(tuple(p for p in (prefix, *e["loc"]) if p != ""))
@@ -192,7 +195,7 @@ def validate_step_params(target: Any, params: dict[str, Any], where: str, index:
     try:
         model(**params)
     except pydantic.ValidationError as e:
-        _raise_validation(where, f"steps.{index}", e)
+        raise_validation(where, f"steps.{index}", e)
 
 
 def _check_step(entry: Any, where: str, index: int) -> None:
@@ -255,7 +258,7 @@ def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
     try:
         recipe = Recipe(**data)
     except pydantic.ValidationError as e:
-        _raise_validation(where, "", e)
+        raise_validation(where, "", e)
     add_plugin_path(recipe.base_dir)
     for i, entry in enumerate(recipe.steps):
         _check_step(entry, where, i)
@@ -270,4 +273,20 @@ def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
         raise RecipeError(f"{where}: sources: duplicate source name(s) {dupes}")
     if recipe.tokenizer.path and not Path(recipe.tokenizer.path).is_file():
         raise RecipeError(f"{where}: tokenizer.path: file not found: {recipe.tokenizer.path!r}")
+    _check_mix(recipe, where)
     return recipe
+
+
+def _check_mix(recipe: Recipe, where: str) -> None:
+    """A mix's shares must fit the recipe's sources. Checked now: found after the steps before
+    the mix have run, the fix would change the recipe, which a run cannot resume with."""
+    from pipeline.steps.mix import Mix
+
+    mixes = [(i, params) for i, (kind, _, params) in enumerate(recipe.step_entries()) if kind == "mix"]
+    if len(mixes) > 1:
+        raise RecipeError(f"{where}: steps.{mixes[1][0]}: only one mix step per recipe")
+    for i, params in mixes:
+        try:
+            Mix(**params).check_sources([s.name for s in recipe.sources])
+        except ValueError as e:
+            raise RecipeError(f"{where}: steps.{i}.{e}") from None

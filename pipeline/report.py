@@ -21,6 +21,7 @@ from pipeline.recipe import Recipe
 from pipeline.run import get_pipeline, plan_dir
 from pipeline.stats import merge_step_counters, sum_reasons
 from pipeline.steps.base import GlobalStep
+from pipeline.steps.mix import Mix
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -138,7 +139,10 @@ def write_outputs(recipe: Recipe, result: Any, units: list[Any]) -> dict[str, An
     sink = sum_numeric([r["stats"] for r in result.sink_results])
     final_chars = rows[-1]["chars_out"]
     tokens = sink.get("train", {}).get("tokens", 0) + sink.get("val", {}).get("tokens", 0)
+    tokens -= sink.get("copies", {}).get("tokens", 0)  # the funnel's characters count each document once
     cpt = final_chars / tokens if tokens and final_chars else None
+    steps = get_pipeline(recipe).steps
+    mixes = [step.outcome(plan_dir(out, name), out) for name, step in steps.items() if isinstance(step, Mix)]
     manifest = {
         "name": recipe.name,
         "recipe": recipe.model_dump(),
@@ -151,6 +155,7 @@ def write_outputs(recipe: Recipe, result: Any, units: list[Any]) -> dict[str, An
         "finalize": result.sink_stats,
         "chars_per_token": cpt,
         "seconds": round(result.seconds, 2),
+        **({"mix": mixes[0]} if mixes else {}),
     }
     write_json(out / "manifest.json", manifest)
     plot_funnel(rows, cpt, out / "funnel.png")
@@ -173,6 +178,12 @@ def write_outputs(recipe: Recipe, result: Any, units: list[Any]) -> dict[str, An
     for split in ("train", "val"):
         s = sink.get(split, {})
         lines.append(f"- {split}: {s.get('docs', 0):,} documents, {s.get('tokens', 0):,} tokens")
+    copies = sink.get("copies", {})
+    if copies.get("docs"):
+        lines.append(
+            f"- of these, {copies['docs']:,} repeated copies ({copies['tokens']:,} tokens) made by the mix; "
+            f"{sink.get('val_copies_dropped', 0):,} copies of val documents not written (val keeps one)"
+        )
     if cpt:
         lines.append(f"- {cpt:.2f} characters per token")
     lines += ["", "## Removal examples", ""]
@@ -183,7 +194,7 @@ def write_outputs(recipe: Recipe, result: Any, units: list[Any]) -> dict[str, An
                 text = excerpt[:240].replace("\n", " ⏎ ").replace("|", "\\|")
                 lines.append(f"- `{doc_id}`: {text}")
             lines.append("")
-    for name, step in get_pipeline(recipe).steps.items():
+    for name, step in steps.items():
         if isinstance(step, GlobalStep):
             lines += step.report(plan_dir(out, name), out)
     with atomic_path(out / "report.md") as tmp:

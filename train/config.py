@@ -14,7 +14,7 @@ from typing import Any, Literal
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from pipeline.recipe import RecipeError, _raise_validation, load_yaml_mapping
+from pipeline.recipe import RecipeError, load_yaml_mapping, raise_validation
 
 
 class _Strict(BaseModel):
@@ -130,4 +130,4 @@ def config_from_dict(data: dict[str, Any], where: str) -> TrainConfig:
     try:
         return TrainConfig(**data)
     except pydantic.ValidationError as e:
-        _raise_validation(where, "", e)
+        raise_validation(where, "", e)

@@ -14,5 +14,6 @@ BUILTIN_STEPS: dict[str, str] = {
     "exact_dedup": "pipeline.steps.exact_dedup:ExactDedup",
     "minhash_dedup": "pipeline.steps.minhash_dedup:MinHashDedup",
     "decontaminate": "pipeline.steps.decontaminate:Decontaminate",
+    "mix": "pipeline.steps.mix:Mix",
     "tokenize": "pipeline.steps.tokenize:Tokenize",
 }

@@ -17,6 +17,13 @@ is the same however the corpus is cut into units, batches and workers:
   token the new tokenizer achieves on the sample (its own training text, so the estimate is a
   little optimistic: val ends slightly over budget, by up to ~10 % plus its last document).
 
+* Copies: a document whose `meta["mix_copies"]` is n (set by the mix step) is written n times,
+  copy k > 1 as `<id>#copy<k>`. Copies follow the document's split, so none leaks across; val
+  keeps the first only (a repeat would just weight that document) and counts the others as
+  `val_copies_dropped`. Within a batch every document's copy k comes before any copy k + 1, so
+  repeats sit a batch apart, not in one training window (their order thus depends on the
+  recipe's batch_size; which documents and splits never do).
+
 State written by `plan` under its state dir: tokenizer.json, val.json (the val rule) and
 encoder.json (whether the fast encoder matched HF on the sample, so every worker encodes the
 same way). Output: `shards/{train,val}/<unit>.bin` + `.idx.parquet`, a unit with no document in
@@ -47,6 +54,7 @@ VAL_FILE = "val.json"
 ENCODER_FILE = "encoder.json"
 MB = 1_000_000
 CHECK_BYTES = 4 * MB  # sample text compared id for id between HF and the fast encoder in `plan`
+COPIES = "mix_copies"  # doc.meta key: how many times the sink writes the document (absent: once)
 _SAMPLE_SALT = 0x9E3779B97F4A7C15  # derives the sampling hash seed from the val hash seed
 _HASH_SPACE = 1 << 64
 
@@ -68,6 +76,19 @@ def val_hash(doc_id: str, seed: int) -> int:
 def sample_hash(doc_id: str, seed: int) -> int:
     """Another xxh64 of the id, independent of `val_hash`: orders documents for the training sample."""
     return xxhash.xxh64_intdigest(doc_id.encode("utf-8"), seed=seed ^ _SAMPLE_SALT)
+
+
+def copies_of(doc: Document) -> int:
+    """How many times to write `doc`: `meta[COPIES]`, a positive integer, else once."""
+    n = doc.meta.get(COPIES, 1)
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"tokenize: document {doc.id!r} has meta {COPIES}={n!r}, not a positive integer")
+    return n
+
+
+def copy_id(doc_id: str, k: int) -> str:
+    """The id of a document's k-th copy; the first keeps the document's own id."""
+    return doc_id if k == 1 else f"{doc_id}#copy{k}"
 
 
 def lowest_within(hashes: np.ndarray, sizes: np.ndarray, budget: int) -> np.ndarray:
@@ -242,15 +263,29 @@ class Tokenize(Sink):
         paths = {split: Path(out_dir) / "shards" / split / unit_id for split in SPLITS}
         writers: dict[str, ShardWriter] = {}
         n_bytes = dict.fromkeys(SPLITS, 0)
+        copies = {"docs": 0, "tokens": 0}  # copies beyond each document's first
+        val_copies_dropped = 0
         try:
             for docs in batches:
+                rows = []  # (document, its token ids, split, copies to write, UTF-8 bytes)
                 for doc, ids in zip(docs, self._encoder.encode_batch([d.text for d in docs]), strict=True):
                     split = "val" if val_hash(doc.id, self.seed) < self._hash_cut else "train"
-                    if split not in writers:
-                        writers[split] = ShardWriter(paths[split], self._encoder.vocab_size, self._sep_id)
-                    size = len(doc.text.encode("utf-8"))
-                    writers[split].add(doc.id, doc.source, ids, size)
-                    n_bytes[split] += size
+                    n = copies_of(doc)
+                    if split == "val":
+                        val_copies_dropped += n - 1
+                        n = 1
+                    rows.append((doc, ids, split, n, len(doc.text.encode("utf-8"))))
+                for k in range(1, max((row[3] for row in rows), default=0) + 1):
+                    for doc, ids, split, n, size in rows:
+                        if k > n:
+                            continue
+                        if split not in writers:
+                            writers[split] = ShardWriter(paths[split], self._encoder.vocab_size, self._sep_id)
+                        writers[split].add(copy_id(doc.id, k), doc.source, ids, size)
+                        n_bytes[split] += size
+                        if k > 1:
+                            copies["docs"] += 1
+                            copies["tokens"] += len(ids) + 1  # + its separator
         except BaseException:
             for writer in writers.values():
                 writer.abort()
@@ -263,7 +298,7 @@ class Tokenize(Sink):
             else:
                 remove_shard(paths[split])
                 stats[split] = {"docs": 0, "tokens": 0, "bytes": 0}
-        return stats
+        return {**stats, "copies": copies, "val_copies_dropped": val_copies_dropped}
 
     def finalize(self, out_dir: Path) -> dict[str, Any]:
         """Verify every shard, then publish the tokenizer and shards/index.json beside them."""
