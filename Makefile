@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.pipeline_bench --workers $(WORKERS)
 	$(BIN)/python -m bench.minhash_bench --workers $(WORKERS)
 	$(BIN)/python -m bench.decontam_bench
+	$(BIN)/python -m bench.quality_bench
 	$(BIN)/python -m bench.train_bench
 
 lint: $(STAMP)

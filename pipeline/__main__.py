@@ -1,4 +1,4 @@
-"""Command line: `python -m pipeline {run,plan,verify} ...`."""
+"""Command line: `python -m pipeline {run,plan,verify,train-quality} ...`."""
 
 from __future__ import annotations
 
@@ -50,6 +50,24 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return 0 if leaks.clean else 1
 
 
+def _cmd_train_quality(args: argparse.Namespace) -> int:
+    from pipeline.quality import load_quality_recipe, train_from_recipe
+
+    recipe = load_quality_recipe(args.recipe, args.overrides)
+    card = train_from_recipe(recipe, args.recipe)
+    c, m = card["counts"], card["held_out"]
+    print(
+        f"trained on {c['train_per_class']:,} documents per class, evaluated on {c['held_out_per_class']:,} "
+        f"held out per class"
+    )
+    print(
+        f"held out: precision {m['precision']:.3f}  recall {m['recall']:.3f}  F1 {m['f1']:.3f}  "
+        f"ROC-AUC {m['roc_auc']:.3f}  (high-quality class, score >= {m['threshold']})"
+    )
+    print(f"wrote {recipe.output_dir}/ (model.bin {card['model']['bytes']:,} bytes, card.json, card.md)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipeline", description="grist corpus builder")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -82,6 +100,14 @@ def main(argv: list[str] | None = None) -> int:
         help="skip the leak audit (val near-duplicates of train, benchmark n-grams in val)",
     )
     p.set_defaults(fn=_cmd_verify)
+
+    p = sub.add_parser(
+        "train-quality",
+        help="train a quality classifier (fastText) from a recipe's positive and negative sources",
+    )
+    p.add_argument("recipe", help="path to a train-quality recipe, e.g. recipes/quality.yaml")
+    p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. output_dir=out/q classifier.epoch=10")
+    p.set_defaults(fn=_cmd_train_quality)
 
     args = parser.parse_args(argv)
     try:

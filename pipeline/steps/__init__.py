@@ -14,6 +14,7 @@ BUILTIN_STEPS: dict[str, str] = {
     "exact_dedup": "pipeline.steps.exact_dedup:ExactDedup",
     "minhash_dedup": "pipeline.steps.minhash_dedup:MinHashDedup",
     "decontaminate": "pipeline.steps.decontaminate:Decontaminate",
+    "quality_score": "pipeline.steps.quality_score:QualityScore",
     "mix": "pipeline.steps.mix:Mix",
     "tokenize": "pipeline.steps.tokenize:Tokenize",
 }
