@@ -181,7 +181,7 @@ def side_by_side(steps: int, eval_every: int) -> dict[str, Any]:
             "step": 0,
             "tokens": 0,
             "grist": grist.evaluate()[0],
-            "nanogpt": nano.evaluate(grist.val, 16),
+            "nanogpt": nano.evaluate(grist.val.windows, 16),
             "grist_seconds": 0.0,
             "nanogpt_seconds": 0.0,
         }
@@ -196,7 +196,7 @@ def side_by_side(steps: int, eval_every: int) -> dict[str, Any]:
                 "step": step,
                 "tokens": step * cfg.batch_tokens,
                 "grist": grist.evaluate()[0],
-                "nanogpt": nano.evaluate(grist.val, cfg.micro_batch),
+                "nanogpt": nano.evaluate(grist.val.windows, cfg.micro_batch),
                 "grist_seconds": seconds["grist"],
                 "nanogpt_seconds": seconds["nanogpt"],
             }
