@@ -97,7 +97,7 @@ def main() -> None:
     ap.add_argument("--src", type=Path, default=Path("../shared/data/benchmarks"))
     ap.add_argument("--out", type=Path, default=DEFAULT_PACK)
     ap.add_argument("--n", type=int, default=13)
-    ap.add_argument("--short-n", type=int, default=8)
+    ap.add_argument("--short-n", type=int, default=6)
     ap.add_argument("--short-item-words", type=int, default=40)
     args = ap.parse_args()
     pack = build_pack(list(read_items(args.src)), args.n, args.short_n, args.short_item_words)

@@ -11,7 +11,8 @@ them) are planted into real documents (data/sample), one item per host document,
 * lightly edited: all of that and `WORDS_CHANGED` words replaced by other words, at once;
 * fragments: 4-7 consecutive words of an item inside an ordinary sentence; must NOT be flagged;
 * clean: the shared raw texts (web, wiki, books, code, UDHR; data/sample when ../shared is
-  absent) as they are; the share of documents removed.
+  absent) as they are; the share of documents removed (document mode) or cut (span mode), and
+  for each such document the n-grams by which it holds an item.
 
 Speed: CPU time (`time.process_time`, best of `--repeat`) of `summarize`, the pass every
 document pays, on the clean texts, in MB of UTF-8 per second on one core.
@@ -31,11 +32,12 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from pipeline.atomic import read_json
 from pipeline.decontam.pack import Item
 from pipeline.document import Document, Removal
-from pipeline.minhash.shingles import reference_words
 from pipeline.steps.base import Summaries
 from pipeline.steps.decontaminate import Decontaminate
+from pipeline.textnorm import reference_words
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
@@ -153,7 +155,7 @@ def main() -> None:
     rng = random.Random(0)
 
     step = Decontaminate(mode=args.mode)
-    min_words = step.pack.short_n
+    min_words = step.min_words
     by_bench: dict[str, list[Item]] = defaultdict(list)
     for it in read_items(SHARED / "benchmarks"):
         by_bench[it.benchmark].append(it)
@@ -174,14 +176,20 @@ def main() -> None:
             print("  " + ", ".join(f"{b} {100 * a / c:.0f}%" for b, (a, c) in sorted(res.items())))
 
         clean = read_docs(SHARED / "raw") if (SHARED / "raw").is_dir() else read_docs(SAMPLE)
-        kept, removed = run_step(Decontaminate(mode=args.mode), clean, Path(tmp) / "clean")
-        changed = sum("decontam" in d.meta for d in kept)
+        original = {d.id: d.text for d in clean}  # span mode cuts the text it flags
+        clean_step = Decontaminate(mode=args.mode)
+        kept, removed = run_step(clean_step, clean, Path(tmp) / "clean")
+        cut = [d for d in kept if "decontam" in d.meta]
+        partial = read_json(Path(tmp) / "clean" / "decontam.json")["documents_partial"]
         print(
             f"\nclean: {len(removed)}/{len(clean)} documents removed "
-            f"({100 * len(removed) / len(clean):.3f} %), {changed} cut"
+            f"({100 * len(removed) / len(clean):.3f} %), {len(cut)} cut; {partial} more share "
+            "n-grams with an item without holding it"
         )
-        for r in removed[:10]:
-            print("  removed", r.doc.source, r.doc.id, r.doc.meta.get("decontam"))
+        for what, d in ([("removed", r.doc) for r in removed] + [("cut", d) for d in cut])[:20]:
+            print(f"  {what} {d.source} {d.id} {d.meta['decontam']}")
+            for gram in clean_step.held_ngrams(Document(d.id, d.source, original[d.id]))[:5]:
+                print(f"    {' '.join(gram.split())!r}")
 
     mb = sum(len(d.text.encode()) for d in clean) / 1e6
     step.summarize(clean[:8], "warmup")

@@ -276,7 +276,7 @@ def bench_signatures(texts: list[str], repeats: int, datasketch_mb: float) -> di
             signatures(sets, 112, 1, "affine32")
 
     grist()  # warm: regex tables, permutations, the per-process word cache starts empty again below
-    from pipeline.minhash import shingles as shingles_mod
+    from pipeline import textnorm as shingles_mod
 
     def grist_cold() -> None:
         shingles_mod.UNICODE_WORDS.cache.clear()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from pathlib import Path
 
 import numpy as np
@@ -17,16 +18,23 @@ from bench.decontam_bench import edit, fragment, plant, run_step
 from pipeline.decontam.ngrams import char_offsets, words
 from pipeline.decontam.pack import DEFAULT_PACK, Item, Pack, build_pack
 from pipeline.document import Document
-from pipeline.minhash.shingles import reference_words, word_hash
 from pipeline.recipe import validate_step_params
 from pipeline.steps.decontaminate import Decontaminate
-from tests.conftest import ROOT, load_sample
+from pipeline.textnorm import reference_words, word_hash
+from tests.conftest import ROOT, SAMPLE, load_sample
+
+
+def matchable_text(text: str) -> list[str]:
+    """The words an item is matched on (normalized, numbers dropped), as text."""
+    return [w for w in reference_words(text) if w.strip("0")]
+
 
 ITEMS = [
     Item(r["benchmark"], r["id"], r["text"])
     for r in map(json.loads, (ROOT / "tests" / "data" / "benchmark_items.jsonl").open(encoding="utf-8"))
 ]
-MATCHABLE = [it for it in ITEMS if len(reference_words(it.text)) >= 8]  # shorter items are not in the pack
+MATCHABLE = [it for it in ITEMS if len(matchable_text(it.text)) >= 8]  # shorter items cannot be found
+LONG = [it for it in MATCHABLE if len(matchable_text(it.text)) >= 120]  # a passage and its question
 HOSTS = ("web_dclm_quality_labeled.jsonl.gz", "wiki_wikitext2.jsonl.gz", "books_gutenberg.jsonl.gz")
 
 
@@ -70,13 +78,14 @@ def outcome(step: Decontaminate, docs: list[Document], tmp_path: Path) -> dict[s
     return {d.id: d for d in kept} | {r.doc.id: r.doc for r in removed}
 
 
-def test_words_match_the_reference_normalization() -> None:
+def test_words_are_the_reference_normalization_without_numbers() -> None:
     docs = load_sample("multilingual_udhr.jsonl.gz", limit=20) + load_sample(
         "web_html_extracted.jsonl.gz", 20
     )
     w = words([d.text for d in docs])
     for i, d in enumerate(docs):
-        assert w.hashes[w.doc == i].tolist() == [word_hash(x) for x in reference_words(d.text)]
+        expected = [word_hash(x) for x in matchable_text(d.text)]
+        assert w.hashes[w.doc == i].tolist() == expected
     # byte spans, turned into character offsets, cover each word's text
     text = docs[0].text
     sel = np.flatnonzero(w.doc == 0)[:200]
@@ -89,7 +98,7 @@ def test_shipped_pack_is_small_and_documented() -> None:
     assert DEFAULT_PACK.stat().st_size < 5_000_000
     readme = (DEFAULT_PACK.parent / "README.md").read_text(encoding="utf-8")
     pack = Pack.load(DEFAULT_PACK)
-    assert (pack.n, pack.short_n) == (13, 8)
+    assert pack.settings == (13, 6, 40)
     for bench, (items, grams) in pack.counts().items():
         assert items > 0 and grams > 0
         assert f"`{bench}`" in readme
@@ -114,19 +123,89 @@ def test_lightly_edited_items_are_found(step: Decontaminate, hosts: list[Documen
     docs = planted(MATCHABLE, hosts, lambda it, rng: edit(it.text, rng, vocab))
     out = outcome(fresh(step), docs, tmp_path)
     hits = leaked(out, MATCHABLE, docs)
-    assert sum(hits) >= 0.9 * len(hits) - 1  # ~40 items: one below 90 % is noise, the bench has 2,000
+    assert sum(hits) >= 0.9 * len(hits) - 1  # ~40 items: one below 90 % is noise, the bench has 3,000
 
 
+def test_other_numbers_are_the_same_leak(step: Decontaminate, hosts: list[Document], tmp_path: Path) -> None:
+    """Numbers are wildcards: a GSM8K problem with every number changed is still found."""
+    items = [it for it in MATCHABLE if it.benchmark == "gsm8k"]
+    docs = planted(
+        items, hosts, lambda it, rng: re.sub(r"\d+", lambda m: str(rng.randrange(10_000)), it.text)
+    )
+    assert all(leaked(outcome(fresh(step), docs, tmp_path), items, docs))
+
+
+@pytest.mark.parametrize("mode", ["span", "document"])
 def test_fragments_and_clean_text_are_left_alone(
-    step: Decontaminate, hosts: list[Document], tmp_path: Path
+    step: Decontaminate, hosts: list[Document], tmp_path: Path, mode: str
 ) -> None:
     docs = planted(ITEMS, hosts, lambda it, rng: fragment(it.text, rng))
-    out = outcome(fresh(step), docs, tmp_path / "fragments")
+    out = outcome(fresh(step, mode=mode), docs, tmp_path / "fragments")
     assert not [d for d in out.values() if "decontam" in d.meta]
-    clean = [d for name in HOSTS + ("code_python_stdlib.jsonl.gz",) for d in load_sample(name)]
-    kept, removed = run_step(fresh(step), clean, tmp_path / "clean")
-    assert len(removed) <= 0.001 * len(clean)
-    assert sum("decontam" in d.meta for d in kept) <= 0.005 * len(clean)  # cuts: real quotations
+    # The whole sample: books, Wikipedia, web, code. It holds a Wikipedia article that shares
+    # "adults between the ages of 18 and 49" with an MMLU question about ages 18 and 70, once
+    # taken for a leak because numbers were words.
+    clean = [d for path in sorted(SAMPLE.glob("*.jsonl.gz")) for d in load_sample(path.name)]
+    kept, removed = run_step(fresh(step, mode=mode), clean, tmp_path / "clean")
+    assert not removed and not [d.id for d in kept if "decontam" in d.meta]
+
+
+def test_pieces_of_an_item_count_where_they_align(
+    step: Decontaminate, hosts: list[Document], tmp_path: Path
+) -> None:
+    """A short item's first 15 words with the 8th changed keep no 8 words in a row, but their
+    two 7-word halves still line up as in the item; the same halves apart are two phrases."""
+    items = [it for it in MATCHABLE if 15 <= len(matchable_text(it.text)) < 40]
+    host = hosts[1].text
+    docs = []
+    for i, it in enumerate(items):
+        ws = matchable_text(it.text)
+        before, after = " ".join(ws[:7]), " ".join(ws[8:15])
+        docs.append(Document(f"edited#{i}", "t", f"{host[:2000]}\n{before} zebra {after}\n{host[2000:4000]}"))
+        docs.append(Document(f"apart#{i}", "t", f"{host[:2000]}\n{before}.\n{host[2000:4000]}\n{after}."))
+    out = outcome(fresh(step, mode="document"), docs, tmp_path)
+    assert len(items) >= 10
+    assert leaked(out, [it for it in items for _ in "ab"], docs) == [True, False] * len(items)
+
+
+@pytest.mark.parametrize("lenient", [False, True])
+def test_a_shared_part_of_an_item_is_not_the_item(
+    step: Decontaminate, hosts: list[Document], tmp_path: Path, lenient: bool
+) -> None:
+    """What made clean books and articles look contaminated: they shared a part of an item (a
+    passage the item quotes, one famous sentence in it) but not the rest of the item. Without
+    the rules (`lenient`) both count."""
+    host = hosts[0].text
+    medium = [it for it in MATCHABLE if 40 <= len(matchable_text(it.text)) <= 60]
+    cases = []
+    for it in LONG:  # the first 60 %: a passage without its question (more than max_gap words)
+        ws = matchable_text(it.text)
+        cases.append((it, " ".join(ws[: len(ws) * 3 // 5])))
+    for it in medium:  # the one 13-gram of its pack grams nearest its middle
+        ws = matchable_text(it.text)
+        at = min(build_pack([it]).pos.tolist(), key=lambda p: abs(p - (len(ws) - 13) / 2))
+        cases.append((it, " ".join(ws[at : at + 13])))
+    docs = [
+        Document(f"part#{i}", "t", host[:3000] + "\n" + text + "\n" + host[3000:6000])
+        for i, (_, text) in enumerate(cases)
+    ]
+    params = {"max_gap": 1000, "min_grams": 1} if lenient else {}
+    out = outcome(fresh(step, mode="document", **params), docs, tmp_path)
+    assert len(LONG) >= 3 and len(medium) >= 3
+    assert leaked(out, [it for it, _ in cases], docs) == [lenient] * len(cases)
+
+
+def test_low_information_grams_are_not_in_the_pack() -> None:
+    """Patterns maths, LaTeX and code repeat everywhere identify no item."""
+    pack = build_pack(
+        [
+            Item("b", "factors", "(x - 2)(x + 2)(x - 1)(x + 1) (x+1)^4 (x-1)(x+1)^3 (x-1)^3(x+1)"),
+            Item("b", "latex", r"\frac{x^{2}}{2!} + \frac{x^{4}}{4!} - \frac{x^{6}}{6!} + \frac{x^{8}}{8!}"),
+            Item("b", "truth", "True, True True, False False, True False, False True, True False"),
+            Item("b", "text", "The motion of atoms and molecules in a substance is thermal energy."),
+        ]
+    )
+    assert set(pack.item.tolist()) == {3}
 
 
 def test_too_common_ngrams_do_not_count(step: Decontaminate, hosts: list[Document], tmp_path: Path) -> None:
@@ -182,13 +261,17 @@ def test_extra_files_report_and_recipe(step: Decontaminate, hosts: list[Document
 
 def test_build_pack_short_items_and_merge() -> None:
     items = [
-        Item("b", "long", " ".join(f"w{i}" for i in range(60))),
+        Item("b", "long", " ".join(f"w{a}{b}" for a in "abcdef" for b in "abcdefghij")),  # 60 words
         Item("b", "short", "one two three four five six seven eight nine"),
     ]
     items.append(Item("b", "tiny", "only five little words here"))
     pack = build_pack(items)
-    assert set(pack.item[~pack.short].tolist()) == {0} and set(pack.item[pack.short].tolist()) == {1}
+    short = pack.item_short(pack.item)
+    assert set(pack.item[~short].tolist()) == {0} and set(pack.item[short].tolist()) == {1}
+    assert sorted(pack.pos[short].tolist()) == [0, 1, 2, 3]  # every 6-gram of a short item, with its place
     merged = Pack.load(DEFAULT_PACK).merge(pack)
     assert merged.benchmarks[-1] == "b" and len(merged.hashes) == len(Pack.load(DEFAULT_PACK).hashes) + len(
         pack.hashes
     )
+    with pytest.raises(ValueError):
+        merged.merge(build_pack(items, short_item_words=30))

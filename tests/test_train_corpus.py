@@ -53,9 +53,7 @@ def build_corpus(root: Path, *, max_bytes: int = 1_000_000, vocab_size: int = 51
         for k in range(shards if split == "train" else 1):
             with ShardWriter(root / "shards" / split / f"part-{k}", vocab_size, sep) as w:
                 for i in chosen[k::shards] if split == "train" else chosen:
-                    w.add(
-                        docs[i]["id"], docs[i]["source"], ids[i], len(docs[i]["text"].encode())
-                    )
+                    w.add(docs[i]["id"], docs[i]["source"], ids[i], len(docs[i]["text"].encode()))
                 w.close()
     return root
 

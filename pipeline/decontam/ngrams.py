@@ -1,110 +1,47 @@
-"""Normalized words and their n-gram hashes, with byte offsets, for a whole batch at once.
+"""The words decontamination matches on, and their n-gram hashes, for a whole batch at once.
 
-Normalization is minhash dedup's (`pipeline.minhash.shingles`, datatrove's): case folded, NFD
-with accents dropped, decimal digits folded to `0`, and every character that is not a letter,
-number or mark separates words. So "Question: What's 2+2?" and "question what s 0 0" are the
-same words, curly and straight quotes agree, and a changed number does not hide a leaked
-GSM8K problem. The pack and the corpus go through this same function, so they always agree.
+Words are `pipeline.textnorm`'s normalized words with their byte spans (span removal cuts text
+around a match), less the numbers. Normalization folds every digit to `0` so that a leaked
+GSM8K problem with other numbers is still found; but a folded number then matches any other
+number, and "adults between the ages of 18 and 49" in a Wikipedia article matched an MMLU
+question about "adults between the ages of 18 and 70": two of its eight words were numbers
+that differ. So numbers are wildcards here, dropped from the word stream: they neither break a
+gram nor count towards one, and an n-gram is always n words of text. The pack and the corpus
+go through this same function, so they always agree.
 
-The hot path reuses the shingler's pieces (its ASCII byte table, its prefix-sum word hash and
-its cached exact Unicode path) but also keeps each word's byte span, which span removal needs.
-A stretch between ASCII breaks that holds non-ASCII bytes may yield several words; they all get
-the stretch's span, which is exact enough for cutting text ± `span_margin` characters.
-
-N-gram hashes are the polynomial over word hashes of `combine`, computed for every position
-with `n` vectorised multiply-adds; the shorter grams matched for short benchmark items (8
-words) fall out of the same loop for free.
+N-gram hashes are the polynomial over word hashes of `textnorm.combine`, computed for every
+position with `n` vectorised multiply-adds; the shorter grams matched for short benchmark
+items (6 words) fall out of the same loop for free.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
-import pyarrow as pa
 
-from pipeline.minhash.shingles import CHAR_TABLE, CHUNK_BYTES, NGRAM_BASE, UNICODE_WORDS, hash_spans
+from pipeline import textnorm
+from pipeline.textnorm import NGRAM_BASE, Words, word_hash
 
 _U64 = np.uint64
+# Every number normalizes to a run of zeros; longer ones (rare) are kept as words.
+NUMBER_HASHES = np.sort(np.array([word_hash("0" * k) for k in range(1, 65)], _U64))
+_LOW_BITS = _U64(0xFFFF)
+_NUMBER_LOW = np.zeros(1 << 16, bool)  # a cache-sized first test, passed by 1 in 1,000 other words
+_NUMBER_LOW[NUMBER_HASHES & _LOW_BITS] = True
 
 
-@dataclass(frozen=True)
-class Words:
-    """Every word of a batch of texts: hash, text index (non-decreasing) and UTF-8 byte span."""
-
-    hashes: np.ndarray  # uint64
-    doc: np.ndarray  # int64
-    start: np.ndarray  # int64, byte offset in its own text
-    end: np.ndarray  # int64
-
-
-def _chunk_words(data: np.ndarray, doc_starts: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Word hashes, document index and byte spans (relative to `data`) of one chunk."""
-    mapped = CHAR_TABLE[data]
-    is_word = mapped != 0
-    n = len(data)
-    edge = np.zeros(n + 1, dtype=bool)  # a boundary between i-1 and i
-    edge[1:-1] = is_word[1:] != is_word[:-1]
-    edge[0] = edge[n] = True
-    edge[doc_starts] = True  # a word never runs across two documents
-    bounds = np.flatnonzero(edge)
-    left, right = bounds[:-1], bounds[1:]
-    keep = is_word[left]
-    starts, ends = left[keep], right[keep]
-    hashes = hash_spans(mapped, starts, ends)
-    doc = np.searchsorted(doc_starts, starts, side="right") - 1
-    high = np.zeros(n + 1, np.int32)
-    np.cumsum(data >= 0x80, out=high[1:])
-    special = np.flatnonzero(high[ends] != high[starts])
-    if len(special) == 0:
-        return hashes, doc, starts, ends
-    # Stretches with non-ASCII bytes are redone exactly; each may yield 0, 1 or more words.
-    raw = data.tobytes()
-    subs = UNICODE_WORDS.hashes(
-        [raw[s:e] for s, e in zip(starts[special].tolist(), ends[special].tolist(), strict=True)]
-    )
-    counts = np.ones(len(starts), np.int64)
-    counts[special] = [len(s) for s in subs]
-    out = np.empty(int(counts.sum()), _U64)
-    first = np.cumsum(counts) - counts
-    plain = np.ones(len(starts), dtype=bool)
-    plain[special] = False
-    out[first[plain]] = hashes[plain]
-    sub_counts = counts[special]
-    if sub_counts.sum():
-        pos = np.repeat(first[special], sub_counts) + (
-            np.arange(int(sub_counts.sum())) - np.repeat(np.cumsum(sub_counts) - sub_counts, sub_counts)
-        )
-        out[pos] = np.concatenate(subs)
-    return out, np.repeat(doc, counts), np.repeat(starts, counts), np.repeat(ends, counts)
+def is_number(hashes: np.ndarray) -> np.ndarray:
+    """Which word hashes are those of a number."""
+    out = _NUMBER_LOW[hashes & _LOW_BITS]
+    cand = np.flatnonzero(out)
+    pos = np.minimum(np.searchsorted(NUMBER_HASHES, hashes[cand]), len(NUMBER_HASHES) - 1)
+    out[cand] = NUMBER_HASHES[pos] == hashes[cand]
+    return out
 
 
 def words(texts: list[str]) -> Words:
-    """The normalized words of every text, hashed, with their byte spans."""
-    arr = pa.array(texts, pa.large_string())
-    _, offs_buf, data_buf = arr.buffers()
-    offsets = np.frombuffer(offs_buf, np.int64)[: len(texts) + 1]
-    data = np.frombuffer(data_buf, np.uint8) if data_buf is not None else np.empty(0, np.uint8)
-    parts: list[tuple[np.ndarray, ...]] = []
-    i = 0
-    while i < len(texts):  # chunks of whole documents (a document larger than a chunk goes alone)
-        j = max(int(np.searchsorted(offsets, offsets[i] + CHUNK_BYTES, side="right")) - 1, i + 1)
-        lo, hi = int(offsets[i]), int(offsets[j])
-        if hi > lo:
-            h, d, s, e = _chunk_words(data[lo:hi], offsets[i:j] - lo)
-            d = d + i
-            base = offsets[d] - lo  # chunk-relative byte offsets to text-relative ones
-            parts.append((h, d, s - base, e - base))
-        i = j
-    if not parts:
-        empty = np.empty(0, np.int64)
-        return Words(np.empty(0, _U64), empty, empty, empty)
-    return Words(*(np.concatenate(col) for col in zip(*parts, strict=True)))
-
-
-def word_hashes_of(tokens: tuple[str, ...]) -> np.ndarray:
-    """The hashes `words` gives these already-normalized words."""
-    return words([" ".join(tokens)]).hashes
+    """The matchable words of every text: normalized, hashed, with byte spans, numbers dropped."""
+    w = textnorm.words(texts)
+    return w.take(~is_number(w.hashes))
 
 
 def ngrams(w: Words, lengths: range) -> dict[int, np.ndarray]:

@@ -21,7 +21,8 @@ from typing import Literal
 
 import numpy as np
 
-from pipeline.minhash.shingles import ShingleSets, fmix64_array
+from pipeline.minhash.shingles import ShingleSets
+from pipeline.textnorm import fmix64_array
 
 Scheme = Literal["affine32", "legacy"]
 EMPTY = np.uint32(0xFFFFFFFF)  # datasketch's initial value: a document without shingles

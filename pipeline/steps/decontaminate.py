@@ -1,35 +1,44 @@
-"""Benchmark decontamination: drop or cut corpus text that overlaps evaluation benchmarks.
+"""Benchmark decontamination: drop or cut corpus text that holds evaluation benchmark items.
 
 Matching is GPT-3's (Brown et al. 2020, appendix C) as NeMo Curator and lm-evaluation-harness
-implement it: word 13-grams of normalized text (`pipeline.decontam.ngrams`) looked up in a
-hashed pack of benchmark n-grams (`pipeline.decontam.pack`; the shipped one covers MMLU,
-HellaSwag, GSM8K, HumanEval, ARC, PIQA, WinoGrande, LAMBADA, BoolQ and TriviaQA, see
-`pipeline/assets/benchmarks/README.md`). Items of fewer than `short_item_words` (40) words
-are matched on `short_n`-grams (8) instead, as GPT-3 did for benchmarks of short items, so that
-a short question with a word changed is still caught; items under `short_n` words are not
-matched at all (an ordinary phrase). `n` and `short_n` must be the pack's: it is hashed.
+implement it: word 13-grams of normalized text, numbers left out (`pipeline.decontam.ngrams`),
+looked up in a hashed pack of benchmark n-grams (`pipeline.decontam.pack`; the shipped one
+covers MMLU, HellaSwag, GSM8K, HumanEval, ARC, PIQA, WinoGrande, LAMBADA, BoolQ and TriviaQA,
+see `pipeline/assets/benchmarks/README.md`). Items of fewer than `short_item_words` (40) words
+are matched on shorter grams, every `short_n`-gram (6), as GPT-3 went down to 8-grams for
+benchmarks of short items, so that a short question with a word changed is still caught. `n`,
+`short_n` and `short_item_words` must be the pack's: it is hashed.
+
+A shared gram is a lead, not a verdict: a document holds an item only when the grams it shares
+with it, aligned as in the item, cover at least `min_words` (8) of its words, and cover it from
+end to end save holes of at most `max_gap` words (what a few changed words hide), and, for
+items matched on n-grams, number at least `min_grams` (`pipeline.decontam.evidence`). A phrase
+of an item, a book an MMLU item quotes, or a famous sentence an item cites, share grams with
+the item without holding it.
 
 Why a global step: GPT-3 ignores n-grams found in more than `max_doc_frequency` corpus
 documents (a 13-gram in hundreds of pages is a quotation, a license line or boilerplate the
 benchmark copied, not a leak). That count is over the corpus being built, which a per-document
 filter cannot see, and a frequency table precomputed on some other corpus would be wrong for
 this one. So `summarize` records each document's pack hits (rare: a few rows per batch),
-`plan` counts documents per n-gram, keeps the hits that count and totals them per benchmark,
-and `apply` re-reads only the documents with countable hits, finds where they match and
-removes text. Clean documents cost one hashing pass and are never touched again.
+`plan` counts documents per n-gram, judges the hits that count per document and item, and
+totals the items held per benchmark, and `apply` re-reads only the documents holding an item,
+finds where they match and removes text. Clean documents cost one hashing pass and are never
+touched again.
 
-Two modes:
+Two modes, which differ only in what they remove:
 
-* ``span`` (GPT-3, the default): every match is cut out with `span_margin` characters on each
-  side; the pieces left shorter than `min_piece_chars` are dropped; a document cut in more than
-  `max_splits` places, or with no piece left, is removed. Overlapping cuts merge into one, so a
-  whole leaked passage is one cut, not one per n-gram. The surviving pieces stay one document
-  (ids must stay stable through the pipeline), separated by a blank line.
-* ``document`` (datatrove): any countable match removes the document.
+* ``span`` (GPT-3, the default): every match of an item the document holds is cut out with
+  `span_margin` characters on each side; the pieces left shorter than `min_piece_chars` are
+  dropped; a document cut in more than `max_splits` places, or with no piece left, is removed.
+  Overlapping cuts merge into one, so a whole leaked passage is one cut, not one per n-gram.
+  The surviving pieces stay one document (ids must stay stable through the pipeline),
+  separated by a blank line.
+* ``document`` (datatrove): a document holding any item is removed.
 
-Removals have reason ``benchmark_overlap``. Matched documents, kept or removed, get
+Removals have reason ``benchmark_overlap``. Documents holding items, kept or removed, get
 ``meta["decontam"] = {benchmark: [item ids]}``, and the corpus report lists per benchmark the
-documents matched and the items leaked.
+documents and the items leaked.
 """
 
 from __future__ import annotations
@@ -37,22 +46,36 @@ from __future__ import annotations
 import gzip
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.atomic import read_json, write_json
+from pipeline.decontam.evidence import judge
 from pipeline.decontam.ngrams import char_offsets, ngrams, within, words
 from pipeline.decontam.pack import DEFAULT_PACK, Item, Pack, build_pack, key
 from pipeline.document import Document, Removal
 from pipeline.steps.base import GlobalStep, ParallelMap, Summaries
 
 REASON = "benchmark_overlap"
-SUMMARY_SCHEMA = pa.schema([pa.field("id", pa.string()), pa.field("key", pa.uint64())])
+SUMMARY_SCHEMA = pa.schema(
+    [pa.field("id", pa.string()), pa.field("key", pa.uint64()), pa.field("at", pa.int64())]
+)
+HELD_SCHEMA = SUMMARY_SCHEMA.append(pa.field("item", pa.int32()))
 EXTRA_FILE_KEYS = {"path", "fields", "name", "id_field"}
 REPORT_ITEMS = 20  # leaked item ids listed per benchmark in the report
+
+
+class Hits(NamedTuple):
+    """Grams of a batch of documents found in the pack, one row per occurrence."""
+
+    doc: np.ndarray  # index of the document in the batch
+    key: np.ndarray
+    at: np.ndarray  # index of the gram's first word in its document
+    start: np.ndarray  # UTF-8 byte span of the gram in its document
+    end: np.ndarray
 
 
 def read_benchmark_file(spec: dict[str, Any]) -> list[Item]:
@@ -102,8 +125,11 @@ class Decontaminate(GlobalStep):
         pack: str | None = "default",
         extra_files: list[dict[str, Any]] | None = None,
         n: int = 13,
-        short_n: int = 8,
+        short_n: int = 6,
         short_item_words: int = 40,
+        min_words: int = 8,
+        max_gap: int = 30,
+        min_grams: int = 2,
         mode: Literal["span", "document"] = "span",
         span_margin: int = 200,
         min_piece_chars: int = 200,
@@ -115,6 +141,11 @@ class Decontaminate(GlobalStep):
             raise ValueError(f"decontaminate: mode must be 'span' or 'document', got {mode!r}")
         if not 2 <= short_n <= n:
             raise ValueError(f"decontaminate: need 2 <= short_n <= n, got {short_n}, {n}")
+        if min_words < 1 or max_gap < 0 or min_grams < 1:
+            raise ValueError(
+                f"decontaminate: need min_words >= 1, max_gap >= 0, min_grams >= 1, got {min_words}, "
+                f"{max_gap}, {min_grams}"
+            )
         if pack is None and not extra_files:
             raise ValueError("decontaminate: no benchmarks (pack is None and no extra_files)")
         self.pack_path = None if pack is None else DEFAULT_PACK if pack == "default" else Path(pack)
@@ -125,83 +156,98 @@ class Decontaminate(GlobalStep):
         self.n = n
         self.short_n = short_n
         self.short_item_words = short_item_words
+        self.min_words = min_words
+        self.max_gap = max_gap
+        self.min_grams = min_grams
         self.mode = mode
         self.span_margin = span_margin
         self.min_piece_chars = min_piece_chars
         self.max_splits = max_splits
         self.max_doc_frequency = max_doc_frequency
         self._pack: Pack | None = None
-        self._hits: dict[str, np.ndarray] = {}
+        self._held: dict[str, tuple[set[tuple[int, int]], np.ndarray]] = {}  # (key, at) grams, items
 
     @property
     def pack(self) -> Pack:
         """The benchmarks, loaded on first use (building a step must stay cheap)."""
         if self._pack is None:
+            settings = (self.n, self.short_n, self.short_item_words)
             pack = None
             if self.pack_path is not None:
                 pack = Pack.load(self.pack_path)
-                if (pack.n, pack.short_n) != (self.n, self.short_n):
+                if pack.settings != settings:
                     raise ValueError(
-                        f"decontaminate: pack {self.pack_path} holds {pack.n}-grams (short_n "
-                        f"{pack.short_n}), the recipe asks for n={self.n}, short_n={self.short_n}: "
+                        f"decontaminate: pack {self.pack_path} holds grams for (n, short_n, "
+                        f"short_item_words) = {pack.settings}, the recipe asks for {settings}: "
                         "rebuild it with bench/build_benchmark_pack.py"
                     )
             for spec in self.extra_files:
-                extra = build_pack(read_benchmark_file(spec), self.n, self.short_n, self.short_item_words)
+                extra = build_pack(read_benchmark_file(spec), *settings)
                 pack = extra if pack is None else pack.merge(extra)
             assert pack is not None  # __init__ requires a pack or extra files
             self._pack = pack
         return self._pack
 
-    def _matches(self, docs: list[Document]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Every n-gram of `docs` found in the pack: (doc index, key, first byte, end byte)."""
+    def _matches(self, docs: list[Document]) -> Hits:
+        """Every gram of `docs` found in the pack."""
         w = words([d.text for d in docs])
-        lengths = (self.short_n, self.n) if self.pack.short.any() else (self.n,)
-        docs_, keys, starts, ends = [], [], [], []
-        for length, grams in ngrams(w, range(min(lengths), self.n + 1)).items():
-            if length not in lengths:
-                continue
-            k = key(grams)
-            first = np.flatnonzero(self.pack.contains(k, short=length < self.n))
+        first_word = np.searchsorted(w.doc, np.arange(len(docs)))
+        grams = ngrams(w, range(self.short_n, self.n + 1))
+        parts = []
+        for short, length in ((True, self.short_n), (False, self.n)):
+            k = key(grams[length])
+            first = np.flatnonzero(self.pack.contains(k, short))
             first = first[within(w, first, length)]
-            docs_.append(w.doc[first])
-            keys.append(k[first])
-            starts.append(w.start[first])
-            ends.append(w.end[first + length - 1])
-        return tuple(np.concatenate(x) for x in (docs_, keys, starts, ends))  # type: ignore[return-value]
+            d = w.doc[first]
+            parts.append((d, k[first], first - first_word[d], w.start[first], w.end[first + length - 1]))
+        return Hits(*(np.concatenate(col) for col in zip(*parts, strict=True)))
 
     def summarize(self, docs: list[Document], unit: str) -> pa.Table:
-        doc, keys, _, _ = self._matches(docs)
-        pairs = np.unique(np.stack([doc.astype(np.uint64), keys]), axis=1)  # once per document
-        ids = [docs[i].id for i in pairs[0].astype(np.int64).tolist()]
-        return pa.table({"id": pa.array(ids, pa.string()), "key": pa.array(pairs[1], pa.uint64())})
+        hits = self._matches(docs)
+        ids = [docs[i].id for i in hits.doc.tolist()]
+        return pa.table([pa.array(ids, pa.string()), hits.key, hits.at], schema=SUMMARY_SCHEMA)
 
     def plan(self, summaries: Summaries, state_dir: Path, pmap: ParallelMap) -> dict[str, Any]:
         tables = list(summaries)
         table = pa.concat_tables(tables) if tables else SUMMARY_SCHEMA.empty_table()
-        keys = table["key"].to_numpy()
-        uniq, inverse, doc_freq = np.unique(keys, return_inverse=True, return_counts=True)
-        counts = doc_freq[inverse] <= self.max_doc_frequency
-        hits = table.filter(pa.array(counts))
-        pq.write_table(hits, Path(state_dir) / "hits.parquet")
-
+        ids, doc = np.unique(table["id"].to_numpy(zero_copy_only=False).astype(str), return_inverse=True)
+        keys, at = table["key"].to_numpy(), table["at"].to_numpy()
+        pairs = np.unique(np.stack([keys, doc.astype(np.uint64)]), axis=1)  # each (key, document) once
+        uniq, doc_freq = np.unique(pairs[0], return_counts=True)
+        counts = ~np.isin(keys, uniq[doc_freq > self.max_doc_frequency])
         pack = self.pack
-        ids = hits["id"].to_pylist()
-        which, items = pack.items_of(hits["key"].to_numpy())
-        bench = pack.item_bench[items]
+        m = judge(
+            doc[counts],
+            keys[counts],
+            at[counts],
+            pack,
+            max_gap=self.max_gap,
+            min_grams=self.min_grams,
+            min_words=self.min_words,
+        )
+        held = pa.table(
+            [ids[m.doc[m.held]], m.key[m.held], m.at[m.held], m.item[m.held].astype(np.int32)],
+            schema=HELD_SCHEMA,
+        )
+        pq.write_table(held, Path(state_dir) / "held.parquet")
+
+        pairs = np.unique(np.stack([m.doc[m.held], m.item[m.held]]), axis=1)  # (document, item) held
+        bench = pack.item_bench[pairs[1]]
         per_bench: dict[str, dict[str, Any]] = {}
         for b, name in enumerate(pack.benchmarks):
             sel = bench == b
             if not sel.any():
                 continue
-            leaked = np.unique(items[sel])
+            leaked = np.unique(pairs[1][sel])
             per_bench[name] = {
-                "documents": len({ids[i] for i in which[sel].tolist()}),
+                "documents": len(np.unique(pairs[0][sel])),
                 "items": len(leaked),
                 "item_ids": [str(pack.item_ids[i]) for i in leaked[:REPORT_ITEMS]],
             }
+        holding = np.unique(m.doc[m.held])
         stats = {
-            "documents_matched": len(set(ids)),
+            "documents_matched": len(holding),
+            "documents_partial": len(np.setdiff1d(np.unique(m.doc), holding)),
             "ngrams_matched": len(uniq),
             "ngrams_too_common": int((doc_freq > self.max_doc_frequency).sum()),
             "benchmarks": per_bench,
@@ -210,30 +256,41 @@ class Decontaminate(GlobalStep):
         return stats
 
     def load(self, state_dir: Path) -> None:
-        t = pq.read_table(Path(state_dir) / "hits.parquet").sort_by("id")
+        t = pq.read_table(Path(state_dir) / "held.parquet").sort_by("id")
         ids = t["id"].to_pylist()
-        keys = t["key"].to_numpy()
+        grams = list(zip(t["key"].to_pylist(), t["at"].to_pylist(), strict=True))
+        items = t["item"].to_numpy()
         bounds = [i for i in range(1, len(ids)) if ids[i] != ids[i - 1]]
         starts, ends = [0, *bounds], [*bounds, len(ids)]
-        self._hits = {ids[s]: np.sort(keys[s:e]) for s, e in zip(starts, ends, strict=True) if e > s}
+        self._held = {
+            ids[s]: (set(grams[s:e]), np.unique(items[s:e]))
+            for s, e in zip(starts, ends, strict=True)
+            if e > s
+        }
+
+    def _held_hits(self, hits: Hits, j: int, doc_id: str) -> np.ndarray:
+        """The rows of `hits` in batch document `j` by which the document holds its items: the
+        grams on the alignments judged, not other occurrences of the same grams."""
+        rows = np.flatnonzero(hits.doc == j)
+        held = self._held[doc_id][0]
+        keep = [(k, a) in held for k, a in zip(hits.key[rows].tolist(), hits.at[rows].tolist(), strict=True)]
+        return rows[np.array(keep, bool)]
 
     def apply(self, docs: list[Document], unit: str) -> tuple[list[Document], list[Removal]]:
-        flagged = [i for i, d in enumerate(docs) if d.id in self._hits]
+        flagged = [i for i, d in enumerate(docs) if d.id in self._held]
         if not flagged:
             return docs, []
-        doc, keys, start, end = self._matches([docs[i] for i in flagged])
+        hits = self._matches([docs[i] for i in flagged])
         dropped: set[int] = set()
         removed = []
         for j, i in enumerate(flagged):
             d = docs[i]
-            allowed = self._hits[d.id]
-            sel = np.flatnonzero(doc == j)
-            sel = sel[np.isin(keys[sel], allowed)]
-            if len(sel) == 0:  # the text changed since summarize: nothing countable left
+            sel = self._held_hits(hits, j, d.id)
+            if len(sel) == 0:  # the text changed since summarize: nothing held left
                 continue
-            d.meta["decontam"] = self._leaked(keys[sel])
+            d.meta["decontam"] = self._leaked(self._held[d.id][1])
             if self.mode == "span":
-                text = self._cut_text(d.text, start[sel], end[sel])
+                text = self._cut_text(d.text, hits.start[sel], hits.end[sel])
                 if text:
                     d.text = text
                     continue
@@ -241,12 +298,22 @@ class Decontaminate(GlobalStep):
             removed.append(Removal(d, self.step_name, REASON))
         return [d for i, d in enumerate(docs) if i not in dropped], removed
 
-    def _leaked(self, keys: np.ndarray) -> dict[str, list[str]]:
-        """{benchmark: sorted item ids} of the items holding `keys`."""
+    def held_ngrams(self, doc: Document) -> list[str]:
+        """The text of the distinct grams by which `doc` holds its items (after `load`), for
+        showing why a document was flagged."""
+        if doc.id not in self._held:
+            return []
+        hits = self._matches([doc])
+        sel = self._held_hits(hits, 0, doc.id)
+        data = doc.text.encode("utf-8")
+        spans = zip(hits.start[sel].tolist(), hits.end[sel].tolist(), strict=True)
+        return list(dict.fromkeys(data[s:e].decode("utf-8", errors="replace") for s, e in spans))
+
+    def _leaked(self, items: np.ndarray) -> dict[str, list[str]]:
+        """{benchmark: item ids} of `items` (sorted item numbers)."""
         pack = self.pack
-        _, items = pack.items_of(np.unique(keys))
         out: dict[str, list[str]] = {}
-        for it in np.unique(items).tolist():
+        for it in items.tolist():
             out.setdefault(pack.benchmarks[pack.item_bench[it]], []).append(str(pack.item_ids[it]))
         return out
 
@@ -270,9 +337,10 @@ class Decontaminate(GlobalStep):
         lines = [
             f"### {self.step_name}",
             "",
-            f"{stats['documents_matched']} documents overlap a benchmark ({self.mode} mode, "
-            f"{self.n}-grams, {self.short_n}-grams for short items); {stats['ngrams_too_common']} "
-            "n-grams found in more than "
+            f"{stats['documents_matched']} documents hold a benchmark item ({self.mode} mode, "
+            f"{self.n}-grams, {self.short_n}-grams for short items); {stats['documents_partial']} more "
+            "share n-grams with an item without holding it (a quoted passage, a common phrase) and "
+            f"were left alone; {stats['ngrams_too_common']} n-grams found in more than "
             f"{self.max_doc_frequency} documents were ignored.",
             "",
         ]
