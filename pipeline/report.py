@@ -21,7 +21,6 @@ from pipeline.recipe import Recipe
 from pipeline.run import get_pipeline, plan_dir
 from pipeline.stats import merge_step_counters, sum_reasons
 from pipeline.steps.base import GlobalStep
-from pipeline.steps.mix import Mix
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -142,7 +141,11 @@ def write_outputs(recipe: Recipe, result: Any, units: list[Any]) -> dict[str, An
     tokens -= sink.get("copies", {}).get("tokens", 0)  # the funnel's characters count each document once
     cpt = final_chars / tokens if tokens and final_chars else None
     steps = get_pipeline(recipe).steps
-    mixes = [step.outcome(plan_dir(out, name), out) for name, step in steps.items() if isinstance(step, Mix)]
+    outcomes = {
+        name: step.outcome(plan_dir(out, name), out)
+        for name, step in steps.items()
+        if isinstance(step, GlobalStep)
+    }
     manifest = {
         "name": recipe.name,
         "recipe": recipe.model_dump(),
@@ -155,7 +158,7 @@ def write_outputs(recipe: Recipe, result: Any, units: list[Any]) -> dict[str, An
         "finalize": result.sink_stats,
         "chars_per_token": cpt,
         "seconds": round(result.seconds, 2),
-        **({"mix": mixes[0]} if mixes else {}),
+        **{name: outcome for name, outcome in outcomes.items() if outcome is not None},
     }
     write_json(out / "manifest.json", manifest)
     plot_funnel(rows, cpt, out / "funnel.png")

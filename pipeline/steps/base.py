@@ -128,6 +128,11 @@ class GlobalStep(Step):
         """Markdown lines for the corpus report (may also write PNGs into `out_dir`)."""
         return []
 
+    def outcome(self, state_dir: Path, out_dir: Path) -> dict[str, Any] | None:
+        """What the step achieved, measured on the written corpus, for manifest.json under the
+        step's name (the mix's achieved shares); None: nothing beyond its plan's stats."""
+        return None
+
 
 class Sink(GlobalStep):
     """The last step: writes the pipeline's final output for each unit itself."""

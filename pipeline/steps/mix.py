@@ -49,7 +49,7 @@ from pipeline.atomic import read_json, write_json
 from pipeline.document import Document, Removal
 from pipeline.shards import INDEX_SUFFIX, SPLITS
 from pipeline.steps.base import GlobalStep, ParallelMap, Summaries
-from pipeline.steps.tokenize import COPIES, MB, lowest_within
+from pipeline.steps.tokenize import COPIES, MB, keep_lowest_texts, lowest_within
 from pipeline.tokenizer import Encoder, load_tokenizer, train_bpe
 
 REASON = "mix_subsample"
@@ -186,14 +186,9 @@ class Mix(GlobalStep):
 
     def compact_summary(self, table: pa.Table) -> pa.Table:
         """Keep each source's lowest-hash texts within `sample_mb` among those offered."""
-        has_text = table["text"].is_valid().to_numpy(zero_copy_only=False)
-        hashes, sizes = table["hash"].to_numpy(), table["n_bytes"].to_numpy()
-        keep = np.zeros(len(table), dtype=bool)
-        for rows in _per_source_rows(table).values():
-            rows = rows[has_text[rows]]
-            keep[rows[lowest_within(hashes[rows], sizes[rows], self.sample_bytes)]] = True
-        texts = pc.if_else(pa.array(keep), table["text"], pa.scalar(None, pa.large_string()))
-        return table.set_column(table.schema.get_field_index("text"), "text", texts)
+        return keep_lowest_texts(
+            table, table["hash"].to_numpy(), self.sample_bytes, _per_source_rows(table).values()
+        )
 
     def plan(self, summaries: Summaries, state_dir: Path, pmap: ParallelMap) -> dict[str, Any]:
         hashes: dict[str, list[np.ndarray]] = {}

@@ -99,6 +99,22 @@ def lowest_within(hashes: np.ndarray, sizes: np.ndarray, budget: int) -> np.ndar
     return order[: int(np.searchsorted(before, budget, side="left"))]
 
 
+def keep_lowest_texts(
+    table: pa.Table, hashes: np.ndarray, budget: int, groups: Iterable[np.ndarray] | None = None
+) -> pa.Table:
+    """`table` with its `text` column nulled except in the lowest-hash rows holding text, within
+    `budget` bytes (`n_bytes` column) for the table or for each group of row indices. Selecting
+    by lowest hash composes across batches, as a summary compaction must."""
+    has_text = table["text"].is_valid().to_numpy(zero_copy_only=False)
+    sizes = table["n_bytes"].to_numpy()
+    keep = np.zeros(len(table), dtype=bool)
+    for rows in groups if groups is not None else [np.arange(len(table))]:
+        rows = rows[has_text[rows]]
+        keep[rows[lowest_within(hashes[rows], sizes[rows], budget)]] = True
+    texts = pc.if_else(pa.array(keep), table["text"], pa.scalar(None, pa.large_string()))
+    return table.set_column(table.schema.get_field_index("text"), "text", texts)
+
+
 def _lowest_rows(summary: pa.Table, budget: int) -> pa.Table:
     """The summary rows `lowest_within` selects, in sample-hash order."""
     return summary.take(
@@ -163,17 +179,7 @@ class Tokenize(Sink):
 
     def compact_summary(self, table: pa.Table) -> pa.Table:
         """Each batch offered its own lowest-hash texts; keep only the unit's, within the budget."""
-        keep = np.zeros(len(table), dtype=bool)
-        has_text = table["text"].is_valid().to_numpy(zero_copy_only=False)
-        candidates = np.flatnonzero(has_text)
-        chosen = lowest_within(
-            table["sample_hash"].to_numpy()[candidates],
-            table["n_bytes"].to_numpy()[candidates],
-            self.sample_bytes,
-        )
-        keep[candidates[chosen]] = True
-        texts = pc.if_else(pa.array(keep), table["text"], pa.scalar(None, pa.large_string()))
-        return table.set_column(table.schema.get_field_index("text"), "text", texts)
+        return keep_lowest_texts(table, table["sample_hash"].to_numpy(), self.sample_bytes)
 
     def plan(self, summaries: Summaries, state_dir: Path, pmap: ParallelMap) -> dict[str, Any]:
         state_dir = Path(state_dir)
