@@ -276,10 +276,10 @@ def bench_signatures(texts: list[str], repeats: int, datasketch_mb: float) -> di
             signatures(sets, 112, 1, "affine32")
 
     grist()  # warm: regex tables, permutations, the per-process word cache starts empty again below
-    from pipeline import textnorm as shingles_mod
+    from pipeline import textnorm
 
     def grist_cold() -> None:
-        shingles_mod.UNICODE_WORDS.cache.clear()
+        textnorm.UNICODE_WORDS.cache.clear()
         grist()
 
     sub, size = [], 0
