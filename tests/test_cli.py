@@ -11,6 +11,11 @@ from pathlib import Path
 import yaml
 
 from tests.conftest import ROOT, SAMPLE
+from tests.corpus_digest import corpus_digest
+
+# The default corpus's content (shards, removed/, quarantine/, tokenizer.json), pinned so that a
+# refactor shows it changed nothing. A deliberate change of the output updates it, and says why.
+DEFAULT_CORPUS_DIGEST = "67904e6e5353641c9cf8b13c9005b8835220b702594e7c1731a34180878ce41d"
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -30,6 +35,7 @@ def test_default_recipe_builds_and_verifies(tmp_path: Path) -> None:
     assert manifest["plans"]["minhash_dedup"]["duplicates"] > 0  # Project Gutenberg footers at least
     assert manifest["inputs"] and all(len(i["sha256"]) == 64 for i in manifest["inputs"])
     assert manifest["versions"]["tokenizers"]
+    assert corpus_digest(out) == DEFAULT_CORPUS_DIGEST
     proc = cli("verify", str(out))
     assert proc.returncode == 0 and "train" in proc.stdout and "OK" in proc.stdout
     assert "val near-duplicates of train: 0 of" in proc.stdout
