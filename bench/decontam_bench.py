@@ -30,12 +30,10 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-import pyarrow.parquet as pq
-
 from pipeline.atomic import read_json
 from pipeline.decontam.pack import Item
 from pipeline.document import Document, Removal
-from pipeline.steps.base import Summaries
+from pipeline.driver import run_global
 from pipeline.steps.decontaminate import Decontaminate
 from pipeline.textnorm import reference_words
 
@@ -58,21 +56,9 @@ def read_docs(folder: Path, names: tuple[str, ...] | None = None) -> list[Docume
 
 
 def run_step(step: Decontaminate, docs: list[Document], state: Path) -> tuple[list[Document], list[Removal]]:
-    """The step as the runner drives it: summaries of one unit, the plan, then apply."""
-    state.mkdir(parents=True, exist_ok=True)
-    tables = [step.summarize(docs[i : i + BATCH], "u0") for i in range(0, len(docs), BATCH)]
-    files = []
-    for k, t in enumerate(tables):
-        pq.write_table(t, state / f"s{k}.parquet")
-        files.append((f"u{k}", state / f"s{k}.parquet"))
-    step.plan(Summaries(files), state, lambda fn, items, desc: map(fn, items))
-    step.load(state)
-    kept, removed = [], []
-    for i in range(0, len(docs), BATCH):
-        k, r = step.apply(docs[i : i + BATCH], "u0")
-        kept += k
-        removed += r
-    return kept, removed
+    """The step as the runner drives it, on one unit: summaries, the plan, then apply."""
+    result = run_global(step, {"u0": [docs[i : i + BATCH] for i in range(0, len(docs), BATCH)]}, state)
+    return result.kept["u0"], result.removed["u0"]
 
 
 def plant(host: str, text: str, rng: random.Random) -> str:

@@ -46,7 +46,7 @@ def run_chain(chain: list[Filter], records: list[dict], batch: int) -> tuple[flo
     for i in range(0, len(docs), batch):
         kept = docs[i : i + batch]
         for step in chain:
-            kept, removed = step.apply(kept)
+            kept, removed = step.apply(kept, "bench")
             reasons.update(f"{r.step}:{r.reason}" for r in removed)
     return time.perf_counter() - start, reasons
 

@@ -44,9 +44,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.document import Document, Removal
+from pipeline.driver import run_global, serial_map
 from pipeline.minhash.shingles import shingle_batch
 from pipeline.minhash.signatures import signatures
-from pipeline.steps.base import Summaries
 from pipeline.steps.minhash_dedup import MinHashDedup
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -136,10 +136,6 @@ def true_jaccard(texts: dict[str, str], pairs: Sequence[tuple[str, str]], ngram:
 # ----------------------------------------------------------------------------- running the step
 
 
-def serial_map(fn: Callable[[Any], Any], items: Sequence[Any], desc: str) -> Iterator[Any]:
-    return map(fn, items)
-
-
 def run_step(
     step: MinHashDedup,
     units: dict[str, list[Document]],
@@ -149,22 +145,11 @@ def run_step(
 ) -> tuple[list[Document], list[Removal], dict[str, Any]]:
     """summarize -> plan -> load -> apply, in this process, as the runner would."""
     shutil.rmtree(work, ignore_errors=True)
-    (work / "state").mkdir(parents=True)
-    files = []
-    for unit, docs in units.items():
-        tables = [step.summarize(docs[i : i + batch], unit) for i in range(0, len(docs), batch)]
-        path = work / f"{unit}.summary.parquet"
-        pq.write_table(pa.concat_tables(tables), path)
-        files.append((unit, path))
-    stats = step.plan(Summaries(files), work / "state", pmap)
-    step.load(work / "state")
-    kept, removed = [], []
-    for unit, docs in units.items():
-        for i in range(0, len(docs), batch):
-            k, r = step.apply(docs[i : i + batch], unit)
-            kept += k
-            removed += r
-    return kept, removed, stats
+    batches = {u: [docs[i : i + batch] for i in range(0, len(docs), batch)] for u, docs in units.items()}
+    result = run_global(step, batches, work, pmap)
+    kept = [d for docs in result.kept.values() for d in docs]
+    removed = [r for rs in result.removed.values() for r in rs]
+    return kept, removed, result.stats
 
 
 def evaluate(
@@ -422,7 +407,6 @@ def bench_end_to_end(workers: int, repeats: int) -> dict[str, Any]:
     tokenizer: training one is not what this measures, and it would only lengthen the bench."""
     from bench.corpus import build
     from bench.pipeline_bench import recipe
-    from pipeline.recipe import TokenizerSpec
     from pipeline.run import run
 
     paths = build()
@@ -439,8 +423,9 @@ def bench_end_to_end(workers: int, repeats: int) -> dict[str, Any]:
         wall = time.perf_counter() - t0
         if attempt == 0:
             shutil.copy(out / "tokenizer.json", WORK / "tokenizer.json")
-            tokenizer = TokenizerSpec(path=str(WORK / "tokenizer.json"), vocab_size=spec.tokenizer.vocab_size)
-            spec = spec.model_copy(update={"tokenizer": tokenizer})
+            spec = recipe(
+                out, ["normalize", "exact_dedup", "minhash_dedup"], workers, str(WORK / "tokenizer.json")
+            )
         dedup_seconds = sum(result.phase_seconds[p] for p in dedup_phases)
         first = next(c for kind, desc, c in executor.marks if kind == "start" and desc.startswith("stage 0"))
         last = next(c for kind, desc, c in executor.marks if kind == "end" and desc.startswith("stage 2"))

@@ -30,15 +30,15 @@ RESULTS = ROOT / "bench" / "results"
 FILTERS = ["language", "gopher_quality", "gopher_repetition", "c4", "fineweb"]
 
 
-def recipe(out: Path, steps: list[str], workers: int) -> Recipe:
+def recipe(out: Path, steps: list[str], workers: int, tokenizer: str | None = None) -> Recipe:
+    """The bench corpus through `steps`, then tokenize (training a BPE unless `tokenizer` names one)."""
+    sink = {"step": "tokenize", "vocab_size": 8192, "train_sample_mb": 32, "val_fraction": 0.01}
     return Recipe(
         name="bench",
         output_dir=str(out),
         workers=workers,
         sources=[{"name": "bench", "path": str(CORPUS_DIR / "part-*.jsonl.gz"), "format": "jsonl"}],
-        steps=[{"step": s} for s in steps],
-        tokenizer={"vocab_size": 8192, "train_sample_mb": 32},
-        shards={"val_fraction": 0.01},
+        steps=[{"step": s} for s in steps] + [sink | ({"tokenizer": tokenizer} if tokenizer else {})],
         base_dir=str(ROOT),
     )
 

@@ -14,6 +14,7 @@ from typing import Any
 import pyarrow as pa
 
 EXCERPT_CHARS = 300
+COPIES = "mix_copies"  # meta key: how many times the sink writes the document (absent: once)
 
 
 @dataclass(slots=True)
@@ -95,3 +96,16 @@ def removals_to_table(removals: Iterable[Removal]) -> pa.Table:
         },
         schema=REMOVAL_SCHEMA,
     )
+
+
+def copies_of(doc: Document) -> int:
+    """How many times to write `doc`: `meta[COPIES]`, a positive integer, else once."""
+    n = doc.meta.get(COPIES, 1)
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"tokenize: document {doc.id!r} has meta {COPIES}={n!r}, not a positive integer")
+    return n
+
+
+def copy_id(doc_id: str, k: int) -> str:
+    """The id of a document's k-th copy; the first keeps the document's own id."""
+    return doc_id if k == 1 else f"{doc_id}#copy{k}"

@@ -23,16 +23,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow.parquet as pq
 from tokenizers import Tokenizer
 
 from pipeline.atomic import read_json
 from pipeline.document import Document
+from pipeline.driver import run_global
 from pipeline.minhash.shingles import ShingleSets, shingle_batch
 from pipeline.minhash.signatures import band_keys, signatures
 from pipeline.minhash.verify import jaccard
 from pipeline.shards import read_shard
-from pipeline.steps.base import Summaries, build_step
+from pipeline.steps.base import build_step
 from pipeline.steps.decontaminate import Decontaminate
 from pipeline.steps.minhash_dedup import MinHashDedup
 
@@ -138,20 +138,8 @@ def _contaminated(step: Decontaminate, val_batches: list[list[Document]]) -> lis
     """Val documents the decontamination step (built in document mode) would remove, run
     through its own summarize / plan / apply so the audit can never disagree with the step."""
     with tempfile.TemporaryDirectory() as tmp:
-        state = Path(tmp)
-        files = []
-        for i, batch in enumerate(val_batches):
-            table = step.summarize(batch, "val")
-            if table is not None:
-                files.append((f"val-{i}", state / f"summary-{i}.parquet"))
-                pq.write_table(step.compact_summary(table), files[-1][1])
-        step.plan(Summaries(files), state, lambda fn, items, desc: map(fn, items))
-        step.load(state)
-        return [
-            (r.doc.id, r.doc.meta.get("decontam", {}))
-            for batch in val_batches
-            for r in step.apply(batch, "val")[1]
-        ]
+        result = run_global(step, {"val": val_batches}, Path(tmp))
+    return [(r.doc.id, r.doc.meta.get("decontam", {})) for r in result.removed["val"]]
 
 
 def audit(corpus_dir: str | Path) -> LeakReport:

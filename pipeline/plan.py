@@ -20,6 +20,7 @@ from pipeline.recipe import Recipe
 from pipeline.report import console
 from pipeline.run import Pipeline, list_units, read_unit
 from pipeline.steps.base import DocumentStep
+from pipeline.steps.tokenize import Tokenize
 
 CHARS_PER_TOKEN_GUESS = 4.0  # byte-level BPE on English prose; the manifest records the real figure
 PYTHON_BYTES_PER_CHAR = 6.0  # str + Arrow buffers + per-step copies of a batch in flight
@@ -70,7 +71,7 @@ def estimate(recipe: Recipe, sample_docs: int = 200) -> PlanReport:
     for name, step in pipe.steps.items():
         if isinstance(step, DocumentStep):
             before_docs, before_chars = len(batch) or 1, sum(len(d.text) for d in batch) or 1
-            batch, _ = step.apply([Document(d.id, d.source, d.text, dict(d.meta)) for d in batch])
+            batch, _ = step.apply([Document(d.id, d.source, d.text, dict(d.meta)) for d in batch], "sample")
             docs_rate *= len(batch) / before_docs
             chars_rate *= sum(len(d.text) for d in batch) / before_chars
             note = f"sampled {before_docs} docs"
@@ -84,7 +85,10 @@ def estimate(recipe: Recipe, sample_docs: int = 200) -> PlanReport:
     parquet_ratio = buf.tell() / sample_chars
     final_chars = chars * chars_rate
     tokens = final_chars / CHARS_PER_TOKEN_GUESS
-    itemsize = 2 if recipe.tokenizer.vocab_size <= 65536 else 4
+    sink = pipe.sink
+    vocab_size = sink.vocab_size if isinstance(sink, Tokenize) else 65536
+    sample_bytes = sink.sample_bytes if isinstance(sink, Tokenize) else final_chars
+    itemsize = 2 if vocab_size <= 65536 else 4
     n_passes = len(pipe.stages)
     report.disk_bytes = {
         "intermediate parquet (all stages)": round(chars * parquet_ratio * n_passes),
@@ -95,7 +99,7 @@ def estimate(recipe: Recipe, sample_docs: int = 200) -> PlanReport:
     report.memory_bytes = {
         "per worker (one batch in flight)": round(batch_chars * PYTHON_BYTES_PER_CHAR + 64e6),
         "all workers": round(recipe.n_workers * (batch_chars * PYTHON_BYTES_PER_CHAR + 64e6)),
-        "tokenizer training sample": round(min(final_chars, recipe.tokenizer.train_sample_mb * 1e6) * 10),
+        "tokenizer training sample": round(min(final_chars, sample_bytes) * 10),
     }
     return report
 

@@ -25,13 +25,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pydantic
 from pydantic import Field
 
 from pipeline.atomic import atomic_path, write_json
+from pipeline.config import RecipeError, Strict, load_yaml, validate
 from pipeline.langid import load_fasttext
 from pipeline.readers import BadRecord, expand_paths, read_source
-from pipeline.recipe import RecipeError, SourceSpec, _Strict, load_yaml_mapping, raise_validation
+from pipeline.recipe import SourceSpec, check_inputs
 
 DEFAULT_MODEL = Path(__file__).resolve().parent / "assets" / "quality" / "model.bin"
 # Upper case: `prepare` lowercases text, so no word of a document can pass for a label.
@@ -50,7 +50,7 @@ def prepare(text: str) -> str:
     return text.lower().replace("\n", " ")
 
 
-class ClassifierSettings(_Strict):
+class ClassifierSettings(Strict):
     """fastText `train_supervised` arguments, under its own keyword names. Training runs on one
     thread so that a model is reproducible from its recipe.
 
@@ -67,7 +67,7 @@ class ClassifierSettings(_Strict):
     bucket: int = Field(10_000, ge=1)
 
 
-class QualityRecipe(_Strict):
+class QualityRecipe(Strict):
     """A train-quality recipe; `recipes/quality.yaml` is the example."""
 
     name: str = "quality"
@@ -81,20 +81,10 @@ class QualityRecipe(_Strict):
 
 def load_quality_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> QualityRecipe:
     """The recipe, validated; user mistakes raise RecipeError naming the file and the field."""
-    where = str(path)
-    data = load_yaml_mapping(
-        Path(path), overrides, "train-quality recipe", "output_dir, positive, negative, ..."
-    )
-    try:
-        recipe = QualityRecipe(**data)
-    except pydantic.ValidationError as e:
-        raise_validation(where, "", e)
-    for side in ("positive", "negative"):
-        for i, src in enumerate(getattr(recipe, side)):
-            try:
-                expand_paths(src.path, src.format)
-            except FileNotFoundError:
-                raise RecipeError(f"{where}: {side}.{i}.path: no input matches {src.path!r}") from None
+    loaded = load_yaml(Path(path), overrides, "train-quality recipe", "output_dir, positive, negative, ...")
+    recipe: QualityRecipe = validate(QualityRecipe, loaded)
+    check_inputs(loaded, "positive", recipe.positive)
+    check_inputs(loaded, "negative", recipe.negative)
     return recipe
 
 

@@ -3,12 +3,13 @@ executor, commits every unit atomically and resumes from what was committed.
 
 Stage layout. Per-document steps are fused into one pass per work unit. A global step cuts
 the pipeline: the pass before it also writes the step's per-unit summary, the step plans once
-over all summaries, and the pass after it starts with the step's `apply`. The tokenize sink
-is the last global step, followed by one pass that writes the shards.
+over all summaries, and the pass after it starts with the step's `apply` (the phases are
+`pipeline.driver`'s). The sink (the recipe's last step, `tokenize` by default) is the last
+global step, followed by one pass that writes its output.
 
     stage 0: read -> doc steps... -> summarize(G1)     plan(G1)
     stage 1: apply(G1) -> doc steps... -> summarize(sink)   plan(sink)
-    sink:    write shards per unit                       finalize
+    sink:    write per unit (shards)                   finalize
 
 Exactly-once. A unit's outputs (documents, removals, quarantine, summary) are written to
 temporary names, renamed into place, and only then is the unit's marker written. A unit
@@ -31,15 +32,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.atomic import atomic_path, read_json, write_json
+from pipeline.config import RecipeError
 from pipeline.document import Document, Removal, docs_to_table, removals_to_table, table_to_docs
+from pipeline.driver import UnitSummary, plan_once
 from pipeline.executor import Executor, make_executor
 from pipeline.readers import BadRecord, expand_paths, read_source
-from pipeline.recipe import Recipe, RecipeError, add_plugin_path
-from pipeline.stats import Counters
-from pipeline.steps.base import DocumentStep, GlobalStep, Sink, Step, Summaries, build_step
-from pipeline.steps.tokenize import Tokenize
-
-SUMMARY_COMPACT_BYTES = 256 << 20  # compact a unit's summaries in memory beyond this
+from pipeline.recipe import Recipe, build_steps
+from pipeline.stats import Counters, sum_reasons, tally
+from pipeline.steps.base import DocumentStep, GlobalStep, Sink, Step, Summaries
 
 
 class RunError(Exception):
@@ -67,15 +67,16 @@ class Pipeline:
     """The recipe's steps built and arranged in stages. Built once per process."""
 
     def __init__(self, recipe: Recipe) -> None:
-        add_plugin_path(recipe.base_dir)
-        self.steps: dict[str, Step] = {}
-        for kind, name, params in recipe.step_entries():
-            self.steps[name] = build_step(kind, params, name)
-        sink = Tokenize(**recipe.sink_params())
-        self.sink_name = sink.step_name
-        self.steps[sink.step_name] = sink
+        self.steps: dict[str, Step] = dict(build_steps(recipe))
+        self.sink_name = next(reversed(self.steps))  # the loader puts the sink last
         self.stages = self._stages()
         self._loaded: set[str] = set()
+
+    @property
+    def sink(self) -> Sink:
+        sink = self.steps[self.sink_name]
+        assert isinstance(sink, Sink)
+        return sink
 
     def _stages(self) -> list[Stage]:
         stages = [Stage(0)]
@@ -91,6 +92,7 @@ class Pipeline:
         return stages
 
     def load_global(self, name: str, out: Path) -> GlobalStep:
+        """The step with its plan's decision loaded (once per process)."""
         step = self.steps[name]
         assert isinstance(step, GlobalStep)
         if name not in self._loaded:
@@ -200,17 +202,15 @@ def run_stage_unit(args: tuple[Recipe, str, int, Unit]) -> dict[str, Any]:
     bad: list[BadRecord] = []
     read_stats = {"docs": 0, "bad": 0, "chars": 0}
     removals: dict[str, list[Removal]] = {}
-    summaries: list[pa.Table] = []
-    pending = 0
     if stage_index == 0:
         batches = _batched(_read_input(recipe, unit, bad, read_stats), recipe.batch_size)
     else:
         batches = _read_stage_output(out, stage_index - 1, unit.id, recipe.batch_size)
-    chain: list[tuple[str, DocumentStep | GlobalStep]] = []
+    chain: list[tuple[str, Step]] = []
     if stage.apply:
         chain.append((stage.apply, pipe.load_global(stage.apply, out)))
-    chain += [(name, pipe.steps[name]) for name in stage.doc_steps]  # type: ignore[misc]
-    summarizer = pipe.steps[stage.summarize] if stage.summarize else None
+    chain += [(name, pipe.steps[name]) for name in stage.doc_steps]
+    summary = UnitSummary(pipe.steps[stage.summarize], unit.id) if stage.summarize else None  # type: ignore[arg-type]
     docs_out = 0
     final = sdir / f"{unit.id}.parquet"
     with atomic_path(final) as tmp:
@@ -220,21 +220,13 @@ def run_stage_unit(args: tuple[Recipe, str, int, Unit]) -> dict[str, Any]:
                 for name, step in chain:
                     n_in, chars_in = len(batch), sum(len(d.text) for d in batch)
                     t_step = time.perf_counter()
-                    kept, removed = (
-                        step.apply(batch, unit.id) if isinstance(step, GlobalStep) else step.apply(batch)
-                    )
+                    kept, removed = step.apply(batch, unit.id)
                     counters.record(name, n_in, chars_in, kept, removed, time.perf_counter() - t_step)
                     if removed:
                         removals.setdefault(name, []).extend(removed)
                     batch = kept
-                if isinstance(summarizer, GlobalStep) and batch:
-                    summary = summarizer.summarize(batch, unit.id)
-                    if summary is not None:
-                        summaries.append(summary)
-                        pending += summary.nbytes
-                    if pending > SUMMARY_COMPACT_BYTES:  # keep a huge unit's summary bounded
-                        summaries = [summarizer.compact_summary(pa.concat_tables(summaries))]
-                        pending = summaries[0].nbytes
+                if summary is not None:
+                    summary.add(batch)
                 if batch:
                     writer.write_table(docs_to_table(batch))
                     docs_out += len(batch)
@@ -261,27 +253,19 @@ def run_stage_unit(args: tuple[Recipe, str, int, Unit]) -> dict[str, Any]:
                     )
                     + "\n"
                 )
-    if summaries:
-        with atomic_path(sdir / f"{unit.id}.summary.parquet") as tmp:
-            pq.write_table(summarizer.compact_summary(pa.concat_tables(summaries)), tmp)
+    if summary is not None:
+        summary.write(sdir / f"{unit.id}.summary.parquet")
     result = {
         "unit": unit.id,
         "stage": stage_index,
         "docs_out": docs_out,
         "steps": counters.data,
         "read": read_stats if stage_index == 0 else None,
-        "bad": _count_reasons(bad),
+        "bad": tally(b.reason for b in bad),
         "seconds": time.perf_counter() - t0,
     }
     write_json(marker, result)
     return result
-
-
-def _count_reasons(bad: list[BadRecord]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for b in bad:
-        out[b.reason] = out.get(b.reason, 0) + 1
-    return out
 
 
 def run_sink_unit(args: tuple[Recipe, str, int, Unit]) -> dict[str, Any]:
@@ -349,10 +333,7 @@ def _check_error_budget(recipe: Recipe, out: Path, results: list[dict[str, Any]]
     docs = sum(r["read"]["docs"] for r in results)
     bad = sum(r["read"]["bad"] for r in results)
     if bad and bad > recipe.error_budget.max_fraction * (docs + bad):
-        reasons: dict[str, int] = {}
-        for r in results:
-            for k, v in r["bad"].items():
-                reasons[k] = reasons.get(k, 0) + v
+        reasons = sum_reasons(results, "bad")
         top = ", ".join(f"{k}: {v}" for k, v in sorted(reasons.items(), key=lambda kv: -kv[1])[:5])
         raise RunError(
             f"{bad} of {docs + bad} input records were bad ({top}), over the error budget "
@@ -404,27 +385,24 @@ def _run_locked(recipe: Recipe, out: Path, restart: bool, executor: Executor | N
         phase_seconds[f"stage{stage.index}"] = time.perf_counter() - t_phase
         if stage.summarize:
             t_phase = time.perf_counter()
-            pdir = plan_dir(out, stage.summarize)
-            done = pdir / "done.json"
-            if not done.exists():
-                step = pipe.steps[stage.summarize]
-                assert isinstance(step, GlobalStep)
-                pdir.mkdir(parents=True, exist_ok=True)
-                summaries = _summaries(out, stage.index, units)
-                write_json(done, step.plan(summaries, pdir, executor.map) or {})
-            plan_stats[stage.summarize] = read_json(done)
+            step = pipe.steps[stage.summarize]
+            assert isinstance(step, GlobalStep)
+            summaries = _summaries(out, stage.index, units)
+            plan_stats[stage.summarize] = plan_once(
+                step, summaries, plan_dir(out, stage.summarize), executor.map
+            )
             phase_seconds[f"plan {stage.summarize}"] = time.perf_counter() - t_phase
     t_phase = time.perf_counter()
     last = len(pipe.stages) - 1
     sink_tasks = [(recipe, str(out), last, u) for u in units]
-    sink_results = sorted(
-        executor.map(run_sink_unit, sink_tasks, "tokenize: write shards"), key=lambda r: r["unit"]
-    )
+    label = f"{pipe.sink_name}: {pipe.sink.write_label}"
+    sink_results = sorted(executor.map(run_sink_unit, sink_tasks, label), key=lambda r: r["unit"])
     final_marker = work_dir(out) / "sink" / "finalized.json"
     if not final_marker.exists():
-        write_json(final_marker, pipe.load_global(pipe.sink_name, out).finalize(out) or {})  # type: ignore[union-attr]
+        pipe.load_global(pipe.sink_name, out)
+        write_json(final_marker, pipe.sink.finalize(out) or {})
     sink_stats = read_json(final_marker)
-    phase_seconds["write shards"] = time.perf_counter() - t_phase
+    phase_seconds[pipe.sink.write_label] = time.perf_counter() - t_phase
     return RunResult(
         out, stage_results, plan_stats, sink_results, sink_stats, time.perf_counter() - t0, phase_seconds
     )

@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pipeline.document import Document, Removal
+
+
+def tally(reasons: Iterable[str]) -> dict[str, int]:
+    """How many times each reason occurs, in first-seen order."""
+    return dict(Counter(reasons))
+
+
+def add_tally(total: dict[str, int], more: Mapping[str, int]) -> None:
+    for reason, n in more.items():
+        total[reason] = total.get(reason, 0) + n
 
 
 def _empty() -> dict[str, Any]:
@@ -33,8 +45,7 @@ class Counters:
         c["docs_out"] += len(kept)
         c["chars_in"] += chars_in
         c["chars_out"] += sum(len(d.text) for d in kept)
-        for r in removed:
-            c["removed"][r.reason] = c["removed"].get(r.reason, 0) + 1
+        add_tally(c["removed"], tally(r.reason for r in removed))
         if len(kept) + len(removed) != n_in:
             raise RuntimeError(
                 f"step {step!r} returned {len(kept)} kept + {len(removed)} removed documents "
@@ -50,14 +61,12 @@ def merge_step_counters(unit_results: list[dict[str, Any]]) -> dict[str, dict[st
             t = total.setdefault(step, _empty())
             for k in ("docs_in", "docs_out", "chars_in", "chars_out", "seconds"):
                 t[k] += c[k]
-            for reason, n in c["removed"].items():
-                t["removed"][reason] = t["removed"].get(reason, 0) + n
+            add_tally(t["removed"], c["removed"])
     return total
 
 
 def sum_reasons(unit_results: list[dict[str, Any]], key: str) -> dict[str, int]:
     out: dict[str, int] = {}
     for r in unit_results:
-        for reason, n in (r.get(key) or {}).items():
-            out[reason] = out.get(reason, 0) + n
+        add_tally(out, r.get(key) or {})
     return out

@@ -76,8 +76,7 @@ def _recipe(tmp_path: Path, inp: Path, budget: float) -> Path:
         "workers": 1,
         "error_budget": {"max_fraction": budget},
         "sources": [{"name": "web", "path": str(inp), "format": "jsonl"}],
-        "steps": [{"step": "normalize"}],
-        "tokenizer": {"vocab_size": 300},
+        "steps": [{"step": "normalize"}, {"step": "tokenize", "vocab_size": 300}],
     }
     path = tmp_path / f"recipe-{budget}.yaml"
     path.write_text(yaml.safe_dump(recipe))

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pyarrow.parquet as pq
-
 from pipeline.document import Document
+from pipeline.driver import run_global
 from pipeline.executor.local import LocalExecutor
-from pipeline.steps.base import Summaries
 from pipeline.steps.exact_dedup import ExactDedup
 from pipeline.steps.language import LanguageFilter
 from pipeline.steps.normalize import Normalize
@@ -20,7 +18,7 @@ def test_normalize_canonicalises_real_text() -> None:
     messy = doc.text.replace("\n", "  \r\n").replace("e\u0301", "é") + "\n\n\n\n\x07end"
     decomposed = "Cafe\u0301 " + messy
     step = Normalize()
-    kept, removed = step.apply([Document("a", "s", decomposed)])
+    kept, removed = step.apply([Document("a", "s", decomposed)], "u")
     text = kept[0].text
     assert text.startswith("Café ") and "\r" not in text and "\x07" not in text
     assert "\n\n\n" not in text and " \n" not in text
@@ -30,24 +28,26 @@ def test_normalize_canonicalises_real_text() -> None:
 def test_normalize_length_limits_and_mojibake() -> None:
     docs = load_sample("web_dolma_cc.jsonl.gz", 4)
     step = Normalize(min_chars=500, max_chars=1500)
-    kept, removed = step.apply(docs)
+    kept, removed = step.apply(docs, "u")
     for d in kept:
         assert 500 <= len(d.text) <= 1500
     assert {r.reason for r in removed} <= {"too_short", "too_long"} and removed
-    fixed = Normalize(fix_mojibake=True).apply([Document("m", "s", "The cafÃ© serves crÃ¨me brÃ»lÃ©e.")])[0]
+    fixed = Normalize(fix_mojibake=True).apply(
+        [Document("m", "s", "The cafÃ© serves crÃ¨me brÃ»lÃ©e.")], "u"
+    )[0]
     assert fixed[0].text == "The café serves crème brûlée."
 
 
 def test_language_filter_on_udhr() -> None:
     docs = load_sample("multilingual_udhr.jsonl.gz")
     step = LanguageFilter(languages=["en"], threshold=0.65)
-    kept, removed = step.apply(docs)
+    kept, removed = step.apply(docs, "u")
     assert [d.meta["language"] for d in kept] == ["en"]
     by_id = {r.doc.id: r.reason for r in removed}
     french = [d for d in docs if d.meta.get("iso639_3") == "fra" or d.meta.get("bcp47") == "fr"]
     assert french and all(by_id[d.id] == "lang_fr" for d in french)
     assert all(r.reason.startswith("lang_") for r in removed)
-    multi = LanguageFilter(languages=["en", "fr", "de"]).apply(docs)[0]
+    multi = LanguageFilter(languages=["en", "fr", "de"]).apply(docs, "u")[0]
     assert {d.meta["language"] for d in multi} == {"en", "fr", "de"}
 
 
@@ -58,14 +58,8 @@ def test_exact_dedup_keeps_smallest_id_across_units(tmp_path: Path) -> None:
     twin = Document("zzz-copy", "other", books[5].text.replace("\n", " \n  "))
     early = Document("000-copy", "other", books[7].text)
     unit_b = books[20:] + [twin, early]
-    step = ExactDedup()
-    for name, unit in (("a", unit_a), ("b", unit_b)):
-        pq.write_table(step.summarize(unit, name), tmp_path / f"{name}.parquet")
-    summaries = Summaries([(name, tmp_path / f"{name}.parquet") for name in "ab"])
-    step.plan(summaries, tmp_path, LocalExecutor(1).map)
-    step.load(tmp_path)
-    kept_a, removed_a = step.apply(unit_a, "a")
-    kept_b, removed_b = step.apply(unit_b, "b")
+    result = run_global(ExactDedup(), {"a": [unit_a], "b": [unit_b]}, tmp_path, LocalExecutor(1).map)
+    (kept_a, removed_a), (kept_b, removed_b) = ((result.kept[u], result.removed[u]) for u in "ab")
     removed = {r.doc.id: r.duplicate_of for r in removed_a + removed_b}
     assert removed["zzz-copy"] == books[5].id
     assert removed[books[7].id] == "000-copy"  # the smaller id wins wherever it sits

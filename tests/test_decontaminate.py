@@ -12,13 +12,14 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pydantic
 import pytest
 
 from bench.decontam_bench import edit, fragment, plant, run_step
 from pipeline.decontam.ngrams import char_offsets, words
 from pipeline.decontam.pack import DEFAULT_PACK, Item, Pack, build_pack
 from pipeline.document import Document
-from pipeline.recipe import validate_step_params
+from pipeline.steps.base import build_step
 from pipeline.steps.decontaminate import Decontaminate
 from pipeline.textnorm import reference_words, word_hash
 from tests.conftest import ROOT, SAMPLE, load_sample
@@ -252,11 +253,14 @@ def test_extra_files_report_and_recipe(step: Decontaminate, hosts: list[Document
     kept, removed = run_step(mine, docs + hosts[5:20], tmp_path / "state")
     assert {r.doc.id for r in removed} == {d.id for d in docs}
     assert [r.doc.meta["decontam"] for r in removed] == [{"mine": [f"q{i}"]} for i in range(5)]
-    lines = mine.report(tmp_path / "state", tmp_path)
+    lines = mine.report(tmp_path / "state" / "plan", tmp_path)
     assert any(line.startswith("| mine |") for line in lines)
-    with pytest.raises(ValueError):
-        Decontaminate(extra_files=[{"path": str(bench_file)}])  # no fields
-    validate_step_params(Decontaminate, {"mode": "document", "n": 13, "extra_files": [spec]}, "recipe", 0)
+    with pytest.raises(pydantic.ValidationError, match="extra_files.0.fields"):
+        build_step("decontaminate", {"extra_files": [{"path": str(bench_file)}]}, "d")  # no fields
+    assert (
+        build_step("decontaminate", {"mode": "document", "extra_files": [spec]}, "d").extra_files[0].name
+        == "mine"
+    )
 
 
 def test_build_pack_short_items_and_merge() -> None:

@@ -169,7 +169,7 @@ def chain():
 def run_chain(selected: list[Document]) -> tuple[list[Document], Counter]:
     reasons: Counter = Counter()
     for step in chain():
-        selected, removed = step.apply(selected)
+        selected, removed = step.apply(selected, "sample")
         reasons.update(f"{r.step}:{r.reason}" for r in removed)
     return selected, reasons
 

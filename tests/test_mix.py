@@ -17,20 +17,19 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from pipeline.document import Document
+from pipeline.config import RecipeError
+from pipeline.document import COPIES, Document
+from pipeline.driver import GlobalResult, run_global
 from pipeline.executor.local import LocalExecutor
-from pipeline.recipe import RecipeError, load_recipe
+from pipeline.recipe import load_recipe
 from pipeline.report import write_outputs
 from pipeline.run import list_units, run
 from pipeline.shards import verify_dir
-from pipeline.steps.base import Summaries
 from pipeline.steps.mix import PLAN_FILE, Mix
-from pipeline.steps.tokenize import COPIES
 from tests.conftest import ROOT, load_sample
 from tests.test_run import _snapshot
 
@@ -48,9 +47,11 @@ MIX_RECIPE: dict[str, Any] = {
     "sources": SOURCES,
     # No budget: the largest the caps allow, so web-dclm is used max_epochs times and the others
     # are subsampled to their shares.
-    "steps": [{"step": "normalize"}, {"step": "mix", "max_epochs": 2, "shares": SHARES}],
-    "tokenizer": {"vocab_size": 1024},
-    "shards": {"val_fraction": 0.05},
+    "steps": [
+        {"step": "normalize"},
+        {"step": "mix", "max_epochs": 2, "shares": SHARES},
+        {"step": "tokenize", "vocab_size": 1024, "val_fraction": 0.05},
+    ],
 }
 COPY_ID = re.compile(r"^(.*)#copy(\d+)$")
 
@@ -202,33 +203,29 @@ def real_docs() -> list[Document]:
     return [Document(d.id, "web", d.text) for d in web] + [Document(d.id, "plays", d.text) for d in plays]
 
 
-def plan_for(step: Mix, units: list[list[Document]], batch: int, root: Path) -> dict[str, Any]:
-    """What the runner does: summarize each batch, compact per unit (here also part way through,
-    as for a huge unit), store as Parquet, plan."""
-    files = []
-    root.mkdir(parents=True)
-    for n, docs in enumerate(units):
-        tables = [step.summarize(docs[i : i + batch], f"u{n}") for i in range(0, len(docs), batch)]
-        summary = step.compact_summary(pa.concat_tables(tables[:2]))
-        summary = step.compact_summary(pa.concat_tables([summary, *tables[2:]]))
-        pq.write_table(summary, root / f"u{n}.parquet")
-        files.append((f"u{n}", root / f"u{n}.parquet"))
-    return step.plan(Summaries(files), root, LocalExecutor(1).map)
+def plan_for(step: Mix, units: list[list[Document]], batch: int, root: Path) -> GlobalResult:
+    """The step run as the runner runs it, its summaries compacted after every batch as for a
+    huge unit."""
+    batches = {
+        f"u{n}": [docs[i : i + batch] for i in range(0, len(docs), batch)] for n, docs in enumerate(units)
+    }
+    return run_global(step, batches, root, LocalExecutor(1).map, compact_bytes=0)
 
 
 def test_plan_depends_on_ids_only_and_apply_follows_it(tmp_path: Path) -> None:
     docs = real_docs()
     params = {"shares": {"web": 0.9, "plays": 0.1}, "max_epochs": 3, "sample_mb": 0.1, "vocab_size": 512}
-    by_source = plan_for(Mix(**params), [docs[:150], docs[150:]], 40, tmp_path / "a")
+    copies = [Document(d.id, d.source, d.text) for d in docs]
+    result = plan_for(Mix(**params), [copies[:150], copies[150:]], 40, tmp_path / "a")
+    by_source = result.stats
     shuffled = random.Random(1).sample(docs, len(docs))
     by_chance = plan_for(Mix(**params), [shuffled[:90], shuffled[90:100], shuffled[100:]], 23, tmp_path / "b")
-    assert by_source == by_chance
+    assert by_source == by_chance.stats
     assert by_source["estimate"]["sample_bytes"] < sum(len(d.text.encode()) for d in docs) / 2  # compacted
     binding = by_source["budget"].rpartition(" ")[2]
     assert by_source["sources"][binding]["epochs"] == pytest.approx(3, abs=0.01)
-    worker = Mix(**params)
-    worker.load(tmp_path / "a")
-    kept, removed = worker.apply([Document(d.id, d.source, d.text) for d in docs], "u0")
+    kept = [d for unit in result.kept.values() for d in unit]
+    removed = [r for unit in result.removed.values() for r in unit]
     assert {r.reason for r in removed} == {"mix_subsample"}
     for source, p in by_source["sources"].items():
         assert sum(d.meta.get(COPIES, 1) for d in kept if d.source == source) == p["docs_out"]
@@ -244,7 +241,7 @@ def test_plan_depends_on_ids_only_and_apply_follows_it(tmp_path: Path) -> None:
             "no share for source(s) ['udhr']",
         ),
         ({"shares": {**SHARES, "wiki": 0.1}}, "steps.1.shares: must sum to 1"),
-        ({"max_epochs": 0}, "steps.1.max_epochs: must be positive"),
+        ({"max_epochs": 0}, "steps.1.max_epochs: Input should be greater than 0"),
     ],
 )
 def test_recipe_mistakes_are_named_at_load(tmp_path: Path, change: dict[str, Any], expected: str) -> None:
@@ -255,7 +252,7 @@ def test_recipe_mistakes_are_named_at_load(tmp_path: Path, change: dict[str, Any
 def test_one_mix_per_recipe(tmp_path: Path) -> None:
     path = write_recipe(tmp_path, tmp_path / "out")
     data = yaml.safe_load(path.read_text())
-    data["steps"].append(data["steps"][1])
+    data["steps"].insert(2, data["steps"][1])
     path.write_text(yaml.safe_dump(data))
-    with pytest.raises(RecipeError, match=re.escape("steps.2: only one mix step per recipe")):
+    with pytest.raises(RecipeError, match=re.escape("steps.2.step: only one mix step per recipe")):
         load_recipe(path)

@@ -42,9 +42,8 @@ SMALL_RECIPE = {
         {"step": "c4"},
         {"step": "fineweb"},
         {"step": "exact_dedup"},
+        {"step": "tokenize", "vocab_size": 1024, "val_fraction": 0.05},
     ],
-    "tokenizer": {"vocab_size": 1024},
-    "shards": {"val_fraction": 0.05},
 }
 
 

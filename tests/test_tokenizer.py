@@ -10,15 +10,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers
 
 from pipeline.document import Document
+from pipeline.driver import run_global
 from pipeline.executor.local import LocalExecutor
 from pipeline.shards import read_shard, verify_dir
-from pipeline.steps.base import Summaries
 from pipeline.steps.tokenize import Tokenize, val_hash
 from pipeline.tokenizer import (
     SEPARATOR,
@@ -198,29 +196,19 @@ def test_fast_false_forces_hf_silently(tokenizer: Tokenizer) -> None:
 # ---------------------------------------------------------------------------- the tokenize sink
 
 
-def summaries_as_stored(
-    step: Tokenize, units: dict[str, list[Document]], batch: int, root: Path
-) -> Summaries:
-    """What the runner does: summarize each batch, concatenate and compact per unit, store as Parquet."""
-    files = []
-    root.mkdir(parents=True, exist_ok=True)
-    for uid, docs in units.items():
-        batches = [step.summarize(docs[i : i + batch], uid) for i in range(0, len(docs), batch)]
-        path = root / f"{uid}.summary.parquet"
-        pq.write_table(step.compact_summary(pa.concat_tables(batches)), path)
-        files.append((uid, path))
-    return Summaries(files)
+def plan_sink(step: Tokenize, units: dict[str, list[Document]], batch: int, root: Path) -> dict:
+    """The sink's summarize and plan phases as the runner drives them; its state: `root/plan`."""
+    batches = {uid: [docs[i : i + batch] for i in range(0, len(docs), batch)] for uid, docs in units.items()}
+    return run_global(step, batches, root, LocalExecutor(1).map).stats
 
 
 def run_sink(
     root: Path, units: dict[str, list[Document]], batch: int = 100, **params
 ) -> tuple[Tokenize, dict]:
     """plan in one instance, write and finalize in another, as separate worker processes would."""
-    planner = Tokenize(**params)
-    summaries = summaries_as_stored(planner, units, batch, root / "summaries")
-    plan_stats = planner.plan(summaries, root / "state", LocalExecutor(1).map)
+    plan_stats = plan_sink(Tokenize(**params), units, batch, root)
     worker = Tokenize(**params)
-    worker.load(root / "state")
+    worker.load(root / "plan")
     unit_stats = {
         uid: worker.write_unit((docs[i : i + 40] for i in range(0, len(docs), 40)), uid, root / "out")
         for uid, docs in units.items()
@@ -254,7 +242,7 @@ def test_sink_end_to_end(sink_run: tuple[Path, list[Document], dict]) -> None:
         assert report.splits[split].bytes == sum(s[split]["bytes"] for s in stats["units"].values())
     index = json.loads((root / "out" / "shards" / "index.json").read_text())
     assert index["totals"]["docs"] == len(docs) and len(index["shards"]) == 4
-    assert (root / "out" / "tokenizer.json").read_bytes() == (root / "state" / "tokenizer.json").read_bytes()
+    assert (root / "out" / "tokenizer.json").read_bytes() == (root / "plan" / "tokenizer.json").read_bytes()
     # the shards hold the documents' text exactly
     encoder = Encoder(root / "out" / "tokenizer.json")
     shard = read_shard(root / "out" / "shards" / "train" / "u1.bin")
@@ -266,7 +254,7 @@ def test_sink_end_to_end(sink_run: tuple[Path, list[Document], dict]) -> None:
 
 def test_sink_val_split_is_the_hash_rule(sink_run: tuple[Path, list[Document], dict]) -> None:
     root, docs, _ = sink_run
-    cut = json.loads((root / "state" / "val.json").read_text())["hash_cut"]
+    cut = json.loads((root / "plan" / "val.json").read_text())["hash_cut"]
     expected_val = {d.id for d in docs if val_hash(d.id, SINK["seed"]) < cut}
     val_ids = {
         i
@@ -283,7 +271,7 @@ def test_sink_rewrite_is_byte_identical(
     shards_dir = root / "out" / "shards"
     before = {p: p.read_bytes() for p in sorted(shards_dir.rglob("u0.*"))}
     worker = Tokenize(val_fraction=0.1, **SINK)
-    worker.load(root / "state")
+    worker.load(root / "plan")
     assert worker.write_unit([docs[::2]], "u0", root / "out") == stats["units"]["u0"]
     assert {p: p.read_bytes() for p in sorted(shards_dir.rglob("u0.*"))} == before
     assert not [p for p in shards_dir.rglob("*") if p.name.startswith(".")]  # no temporaries left
@@ -294,11 +282,10 @@ def test_sink_sample_does_not_depend_on_partition(
 ) -> None:
     root, docs, _ = sink_run
     units = {"a": docs[:100], "b": docs[100:130], "c": docs[130:]}
-    planner = Tokenize(val_fraction=0.1, **SINK)
-    planner.plan(
-        summaries_as_stored(planner, units, 37, tmp_path / "summaries"), tmp_path, LocalExecutor(1).map
-    )
-    assert (tmp_path / "tokenizer.json").read_bytes() == (root / "state" / "tokenizer.json").read_bytes()
+    plan_sink(Tokenize(val_fraction=0.1, **SINK), units, 37, tmp_path)
+    assert (tmp_path / "plan" / "tokenizer.json").read_bytes() == (
+        root / "plan" / "tokenizer.json"
+    ).read_bytes()
 
 
 def test_sink_val_tokens_budget(tmp_path: Path, corpus: list[Document]) -> None:
@@ -323,7 +310,7 @@ def test_sink_with_given_tokenizer_and_no_val(
     docs = corpus[:60]
     _, stats = run_sink(tmp_path, {"u0": docs}, tokenizer=str(tmp_path / "given.json"), val_fraction=0.0)
     assert not stats["plan"]["trained"] and stats["units"]["u0"]["val"]["docs"] == 0
-    assert (tmp_path / "state" / "tokenizer.json").read_text() == tokenizer.to_str()
+    assert (tmp_path / "plan" / "tokenizer.json").read_text() == tokenizer.to_str()
     report = verify_dir(tmp_path / "out" / "shards")
     assert report.splits["val"].docs == 0 and report.splits["train"].docs == len(docs)
     assert not (tmp_path / "out" / "shards" / "val").exists()

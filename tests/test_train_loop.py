@@ -11,7 +11,7 @@ import pytest
 import torch
 from test_train_corpus import tiny_config, tiny_corpus  # noqa: F401 - a fixture
 
-from pipeline.recipe import RecipeError
+from pipeline.config import RecipeError
 from train.__main__ import main
 from train.checkpoint import BEST, LAST, load_checkpoint
 from train.config import config_from_dict, load_config

@@ -13,7 +13,7 @@ import sys
 import torch
 from tokenizers import Tokenizer
 
-from pipeline.recipe import RecipeError
+from pipeline.config import RecipeError
 from pipeline.tokenizer import SEPARATOR, Encoder
 from train.checkpoint import CheckpointError, load_checkpoint
 from train.config import config_from_dict, load_config

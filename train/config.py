@@ -2,8 +2,8 @@
 
 Train configs live beside corpus recipes in recipes/ and behave the same way: dotted overrides on
 the command line (`optim.lr=1e-3 model.n_layer=6`), unknown keys and wrong types reported as
-`recipes/train_default.yaml: optim.lr: Input should be a valid number (got 'fast')`. The parsing
-and error helpers are the corpus recipe's own (pipeline.recipe), so both read alike.
+`recipes/train_default.yaml:12: optim.lr: Input should be a valid number (got 'fast')`. The
+parsing and error helpers are the corpus recipe's own (`pipeline.config`), so both read alike.
 """
 
 from __future__ import annotations
@@ -11,17 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import pydantic
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
-from pipeline.recipe import RecipeError, load_yaml_mapping, raise_validation
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from pipeline.config import Loaded, RecipeError, Strict, load_yaml, validate
 
 
-class ModelConfig(_Strict):
+class ModelConfig(Strict):
     """The transformer's shape. `vocab_size` is the corpus' unless given (then it must match)."""
 
     n_layer: int = Field(4, ge=1)
@@ -47,7 +42,7 @@ class ModelConfig(_Strict):
         return n_embd
 
 
-class OptimConfig(_Strict):
+class OptimConfig(Strict):
     """AdamW and the learning-rate schedule (a multiplier of `lr` as a function of the step)."""
 
     lr: float = Field(3e-3, gt=0)
@@ -61,7 +56,7 @@ class OptimConfig(_Strict):
     decay_fraction: float = Field(0.2, gt=0, le=1)  # wsd: the share of steps spent decaying
 
 
-class EvalConfig(_Strict):
+class EvalConfig(Strict):
     every: int = Field(100, ge=1)  # steps between evaluations (also at step 0 and at the end)
     val_tokens: int = Field(65536, ge=1)  # the fixed validation set: this many target tokens
     patience: int = Field(5, ge=1)  # stop after this many evals without improving by min_delta
@@ -72,7 +67,7 @@ class EvalConfig(_Strict):
     top_k: int = Field(50, ge=1)
 
 
-class TrainConfig(_Strict):
+class TrainConfig(Strict):
     name: str = "train"
     corpus: str  # a grist corpus directory (what `make corpus` writes)
     out_dir: str
@@ -121,13 +116,10 @@ class TrainConfig(_Strict):
 
 
 def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
-    path = Path(path)
-    data = load_yaml_mapping(path, overrides, "train config", "corpus, out_dir, model, optim, ...")
-    return config_from_dict(data, str(path))
+    loaded = load_yaml(Path(path), overrides, "train config", "corpus, out_dir, model, optim, ...")
+    return validate(TrainConfig, loaded)
 
 
 def config_from_dict(data: dict[str, Any], where: str) -> TrainConfig:
-    try:
-        return TrainConfig(**data)
-    except pydantic.ValidationError as e:
-        raise_validation(where, "", e)
+    """A config from a mapping (a checkpoint's, a test's); errors name `where`."""
+    return validate(TrainConfig, Loaded(where, data))

@@ -18,3 +18,5 @@ BUILTIN_STEPS: dict[str, str] = {
     "mix": "pipeline.steps.mix:Mix",
     "tokenize": "pipeline.steps.tokenize:Tokenize",
 }
+
+DEFAULT_SINK = "tokenize"  # appended to a recipe that names no sink (see pipeline.recipe)

@@ -1,15 +1,20 @@
-"""What a step is. Three kinds, so the executor can fuse and parallelise them:
+"""What a step is: the one contract every step, built-in or plugin, is written against.
+
+Three kinds, so the executor can fuse and parallelise them:
 
 * `Filter` / `DocumentStep`: per document, no state across documents. Consecutive ones are
   fused into one pass over each work unit.
 * `GlobalStep`: needs to see the whole corpus before it can decide (exact dedup, MinHash,
   mixing). It runs as three hooks: `summarize` each unit (parallel), `plan` once over all
-  summaries, then `apply` to each unit (parallel). The executor fuses `summarize` into the
-  pass that precedes the step and `apply` into the pass that follows it.
+  summaries, then `apply` to each unit (parallel). `pipeline.driver` runs those phases for
+  every caller (the runner fuses `summarize` into the pass before the step and `apply` into the
+  pass after it).
 * `Sink`: a global step that ends the pipeline by writing its own output (tokenized shards).
 
-Steps never know which executor runs them; they are rebuilt from the recipe in each worker.
-Steps that load models do so lazily, on first use, so building one is cheap.
+Every step applies as `apply(docs, unit)`. Parameters are the keyword arguments of `__init__`,
+their types and ranges in the type hints (`pipeline.config`), checked when the recipe loads.
+Steps never know which executor runs them; they are rebuilt from the recipe in each worker, so
+building one must stay cheap: steps that load models do so lazily, on first use.
 """
 
 from __future__ import annotations
@@ -35,16 +40,23 @@ class Step:
     the recipe loader validates a recipe's parameters against that signature."""
 
     name: ClassVar[str] = "step"
+    once: ClassVar[bool] = False  # at most one step of this class per recipe
 
     def __init__(self) -> None:
         self.step_name = self.name  # recipe position may rename it, e.g. "c4#2"
 
+    def bind(self, sources: list[str], steps: Sequence[Step]) -> None:
+        """Called once the recipe's steps are all built, at load time and in every worker: a
+        step that depends on the recipe around it (its source names, a later step's settings)
+        checks or takes them here, raising `pipeline.config.ParamError` on a mismatch."""
+
+    def apply(self, docs: list[Document], unit: str) -> tuple[list[Document], list[Removal]]:
+        """Carry the step out on one batch of `unit`'s documents: (kept, removed)."""
+        raise NotImplementedError
+
 
 class DocumentStep(Step):
-    """Per-document transformation and/or removal."""
-
-    def apply(self, docs: list[Document]) -> tuple[list[Document], list[Removal]]:
-        raise NotImplementedError
+    """Per-document transformation and/or removal: a document's fate depends on it alone."""
 
 
 class Filter(DocumentStep):
@@ -58,7 +70,7 @@ class Filter(DocumentStep):
     def filter_batch(self, docs: list[Document]) -> list[Verdict]:
         return [self.filter(d) for d in docs]
 
-    def apply(self, docs: list[Document]) -> tuple[list[Document], list[Removal]]:
+    def apply(self, docs: list[Document], unit: str) -> tuple[list[Document], list[Removal]]:
         verdicts = self.filter_batch(docs)
         if len(verdicts) != len(docs):
             raise RuntimeError(
@@ -99,16 +111,26 @@ class Summaries:
 
 
 class GlobalStep(Step):
-    """A step that must see every unit before it can decide. See the module docstring."""
+    """A step that must see every unit before it can decide. See the module docstring.
+
+    A step whose plan writes one decision file per unit reads it through `unit_decisions`,
+    which holds one unit's decisions at a time (units arrive one after another in a worker),
+    so a worker's memory does not grow with the corpus."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.state_dir: Path | None = None
+        self._unit: str | None = None
+        self._decisions: Any = None
 
     def summarize(self, docs: list[Document], unit: str) -> pa.Table | None:
         """A small table about one batch of a unit's documents (hashes, counts, a sample...).
-        Called once per batch; the runner concatenates a unit's tables into its summary."""
+        Called once per batch; the driver concatenates a unit's tables into its summary."""
         return None
 
     def compact_summary(self, table: pa.Table) -> pa.Table:
         """The unit's concatenated batch summaries, reduced before they are written (a sample
-        drawn per batch, say, cut to the unit's share). The runner also compacts a large unit
+        drawn per batch, say, cut to the unit's share). The driver also compacts a large unit
         part way through, so compact(concat(compact(a), b)) must equal compact(concat(a, b))."""
         return table
 
@@ -118,10 +140,25 @@ class GlobalStep(Step):
         raise NotImplementedError
 
     def load(self, state_dir: Path) -> None:
-        """Read the decision `plan` wrote, in each worker, before `apply`."""
+        """Read the decision `plan` wrote, in each worker, before `apply`. Steps that read more
+        than their per-unit decisions extend this."""
+        self.state_dir = Path(state_dir)
+        self._unit = None
+        self._decisions = None
+
+    def read_decisions(self, state_dir: Path, unit: str) -> Any:
+        """One unit's decisions as the step's plan wrote them (for `unit_decisions`)."""
+        raise NotImplementedError
+
+    def unit_decisions(self, unit: str) -> Any:
+        if self.state_dir is None:
+            raise RuntimeError(f"{self.step_name}: apply before load")
+        if unit != self._unit:
+            self._decisions = self.read_decisions(self.state_dir, unit)
+            self._unit = unit
+        return self._decisions
 
     def apply(self, docs: list[Document], unit: str) -> tuple[list[Document], list[Removal]]:
-        """Carry out the decision on one batch of `unit`'s documents."""
         return docs, []
 
     def report(self, state_dir: Path, out_dir: Path) -> list[str]:
@@ -135,7 +172,11 @@ class GlobalStep(Step):
 
 
 class Sink(GlobalStep):
-    """The last step: writes the pipeline's final output for each unit itself."""
+    """The last step of every recipe: writes the pipeline's final output for each unit itself.
+    A recipe has exactly one, last; one that names none gets `DEFAULT_SINK` appended."""
+
+    once = True
+    write_label: ClassVar[str] = "write"  # the progress bar of the writing pass
 
     def write_unit(self, batches: Iterable[list[Document]], unit_id: str, out_dir: Path) -> dict[str, Any]:
         """Write this unit's output, streamed in batches, under `out_dir`; return its stats.
@@ -183,32 +224,45 @@ def import_object(dotted: str) -> Any:
         raise ImportError(f"module {module_name!r} has no attribute {attr!r}") from e
 
 
-def step_parameters(target: Any) -> dict[str, inspect.Parameter]:
-    """The recipe-settable parameters of a step class or plugin class (its __init__ keywords)."""
-    if inspect.isclass(target):
-        params = inspect.signature(target.__init__).parameters
-        return {
-            k: p
-            for k, p in params.items()
-            if k != "self" and p.kind is p.KEYWORD_ONLY or (k != "self" and p.kind is p.POSITIONAL_OR_KEYWORD)
-        }
-    return {}
+class StepLookupError(LookupError):
+    """A recipe names a step that is neither built in nor an importable plugin."""
+
+
+def step_target(kind: str) -> Any:
+    """The class or function a recipe's `step:` names: a built-in step's name or a plugin's
+    dotted path (`my_filters:NoShouting`)."""
+    from pipeline.steps import BUILTIN_STEPS
+
+    if kind in BUILTIN_STEPS:
+        return import_object(BUILTIN_STEPS[kind])
+    if ":" not in kind and "." not in kind:
+        raise StepLookupError(
+            f"unknown step {kind!r}; built-in steps are {', '.join(sorted(BUILTIN_STEPS))}, "
+            "or give a plugin as 'module:Name'"
+        )
+    try:
+        target = import_object(kind)
+    except (ImportError, AttributeError) as e:
+        raise StepLookupError(f"cannot import plugin {kind!r}: {e}") from None
+    if not (inspect.isclass(target) or callable(target)):
+        raise StepLookupError(f"{kind!r} is not a class or function")
+    if inspect.isclass(target) and not issubclass(target, Step) and not hasattr(target, "filter"):
+        raise StepLookupError(f"plugin class {kind!r} has no filter(doc) method")
+    return target
 
 
 def build_step(kind: str, params: dict[str, Any], step_name: str) -> Step:
-    """Instantiate a step from its recipe entry. `kind` is a built-in name or a dotted path."""
-    from pipeline.steps import BUILTIN_STEPS
+    """Instantiate a step from its recipe entry, its parameters checked against its signature
+    first (`pipeline.config.check_params`: pydantic.ValidationError on a bad one)."""
+    from pipeline.config import ParamError, check_params
 
-    target = import_object(BUILTIN_STEPS.get(kind, kind))
-    if inspect.isclass(target) and issubclass(target, Step):
-        step = target(**params)
-        step.step_name = step_name
-        return step
-    if inspect.isclass(target):  # a plain user class: instantiate with params, then adapt
-        obj = target(**params)
-        return PluginFilter(obj.filter, step_name, getattr(obj, "filter_batch", None))
-    if callable(target):
+    target = step_target(kind)
+    if not inspect.isclass(target):  # a plugin function
         if params:
-            raise TypeError(f"plugin function {kind!r} takes no parameters, got {sorted(params)}")
+            raise ParamError(sorted(params)[0], "a plugin function takes no parameters")
         return PluginFilter(target, step_name, None)
-    raise TypeError(f"{kind!r} is neither a step class, a plugin class nor a function")
+    obj = target(**check_params(target, params))
+    if isinstance(obj, Step):
+        obj.step_name = step_name
+        return obj
+    return PluginFilter(obj.filter, step_name, getattr(obj, "filter_batch", None))

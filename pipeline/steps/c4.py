@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from pydantic import NonNegativeInt, PositiveInt
+
 from pipeline.document import Document
 from pipeline.steps.base import Filter, Verdict
 
@@ -62,9 +64,9 @@ class C4Filter(Filter):
         *,
         remove_citations: bool = True,
         filter_no_terminal_punct: bool = False,
-        min_num_sentences: int | None = 5,
-        min_words_per_line: int | None = 3,
-        max_word_length: int | None = 1000,
+        min_num_sentences: NonNegativeInt | None = 5,
+        min_words_per_line: NonNegativeInt | None = 3,
+        max_word_length: PositiveInt | None = 1000,
         filter_lorem_ipsum: bool = True,
         filter_javascript: bool = True,
         filter_curly_bracket: bool = True,

@@ -46,13 +46,15 @@ from __future__ import annotations
 import gzip
 import json
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Annotated, Any, Literal, NamedTuple
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from pydantic import Field, FilePath, NonNegativeInt, PositiveInt
 
 from pipeline.atomic import read_json, write_json
+from pipeline.config import ParamError, Strict
 from pipeline.decontam.evidence import judge
 from pipeline.decontam.ngrams import char_offsets, ngrams, within, words
 from pipeline.decontam.pack import DEFAULT_PACK, Item, Pack, build_pack, key
@@ -64,7 +66,6 @@ SUMMARY_SCHEMA = pa.schema(
     [pa.field("id", pa.string()), pa.field("key", pa.uint64()), pa.field("at", pa.int64())]
 )
 HELD_SCHEMA = SUMMARY_SCHEMA.append(pa.field("item", pa.int32()))
-EXTRA_FILE_KEYS = {"path", "fields", "name", "id_field"}
 REPORT_ITEMS = 20  # leaked item ids listed per benchmark in the report
 
 
@@ -78,12 +79,21 @@ class Hits(NamedTuple):
     end: np.ndarray
 
 
-def read_benchmark_file(spec: dict[str, Any]) -> list[Item]:
-    """Items of a user benchmark file: JSON Lines (optionally gzipped) whose `fields` (strings
-    or lists of strings) are joined into the text to match. `name` defaults to the file name,
-    item ids to the line number unless `id_field` names one."""
-    path = Path(spec["path"])
-    name = spec.get("name") or path.name.split(".")[0]
+class BenchmarkFile(Strict):
+    """A user benchmark: JSON Lines (optionally gzipped) whose `fields` (strings or lists of
+    strings) are joined into the text to match. `name` defaults to the file name, item ids to the
+    line number unless `id_field` names one."""
+
+    path: FilePath
+    fields: list[str] = Field(min_length=1)
+    name: str | None = None
+    id_field: str | None = None
+
+
+def read_benchmark_file(spec: BenchmarkFile) -> list[Item]:
+    """The items of a user benchmark file (see `BenchmarkFile`)."""
+    path = Path(spec.path)
+    name = spec.name or path.name.split(".")[0]
     opener = gzip.open if path.suffix == ".gz" else open
     items = []
     with opener(path, "rt", encoding="utf-8") as f:
@@ -92,10 +102,10 @@ def read_benchmark_file(spec: dict[str, Any]) -> list[Item]:
                 continue
             row = json.loads(line)
             parts: list[str] = []
-            for field in spec["fields"]:
+            for field in spec.fields:
                 value = row.get(field, "")
                 parts.extend(value if isinstance(value, list) else [value])
-            item_id = str(row[spec["id_field"]]) if spec.get("id_field") else str(i)
+            item_id = str(row[spec.id_field]) if spec.id_field else str(i)
             items.append(Item(name, item_id, " ".join(str(p) for p in parts)))
     return items
 
@@ -115,44 +125,34 @@ def _cut(text: str, spans: list[tuple[int, int]], margin: int) -> list[tuple[int
 class Decontaminate(GlobalStep):
     """See the module docstring. `pack`: "default" (the shipped pack), a path to a pack built
     by `bench/build_benchmark_pack.py`, or None (only `extra_files`). `extra_files`: user
-    benchmarks, each ``{path, fields, name?, id_field?}`` (see `read_benchmark_file`)."""
+    benchmarks, each ``{path, fields, name?, id_field?}`` (see `BenchmarkFile`)."""
 
     name = "decontaminate"
 
     def __init__(
         self,
         *,
-        pack: str | None = "default",
-        extra_files: list[dict[str, Any]] | None = None,
-        n: int = 13,
-        short_n: int = 6,
-        short_item_words: int = 40,
-        min_words: int = 8,
-        max_gap: int = 30,
-        min_grams: int = 2,
+        pack: Literal["default"] | FilePath | None = "default",
+        extra_files: list[BenchmarkFile] | None = None,
+        n: Annotated[int, Field(ge=2)] = 13,
+        short_n: Annotated[int, Field(ge=2)] = 6,
+        short_item_words: PositiveInt = 40,
+        min_words: PositiveInt = 8,
+        max_gap: NonNegativeInt = 30,
+        min_grams: PositiveInt = 2,
         mode: Literal["span", "document"] = "span",
-        span_margin: int = 200,
-        min_piece_chars: int = 200,
-        max_splits: int = 10,
-        max_doc_frequency: int = 10,
+        span_margin: NonNegativeInt = 200,
+        min_piece_chars: NonNegativeInt = 200,
+        max_splits: NonNegativeInt = 10,
+        max_doc_frequency: PositiveInt = 10,
     ) -> None:
         super().__init__()
-        if mode not in ("span", "document"):
-            raise ValueError(f"decontaminate: mode must be 'span' or 'document', got {mode!r}")
-        if not 2 <= short_n <= n:
-            raise ValueError(f"decontaminate: need 2 <= short_n <= n, got {short_n}, {n}")
-        if min_words < 1 or max_gap < 0 or min_grams < 1:
-            raise ValueError(
-                f"decontaminate: need min_words >= 1, max_gap >= 0, min_grams >= 1, got {min_words}, "
-                f"{max_gap}, {min_grams}"
-            )
+        if short_n > n:
+            raise ParamError("short_n", f"must be at most n ({n}), got {short_n}")
         if pack is None and not extra_files:
-            raise ValueError("decontaminate: no benchmarks (pack is None and no extra_files)")
+            raise ParamError("pack", "no benchmarks: pack is None and there are no extra_files")
         self.pack_path = None if pack is None else DEFAULT_PACK if pack == "default" else Path(pack)
-        self.extra_files = list(extra_files or [])
-        for spec in self.extra_files:
-            if set(spec) - EXTRA_FILE_KEYS or "path" not in spec or not spec.get("fields"):
-                raise ValueError(f"decontaminate: extra_files entries need 'path' and 'fields', got {spec!r}")
+        self.extra_files = [BenchmarkFile.model_validate(spec) for spec in extra_files or []]
         self.n = n
         self.short_n = short_n
         self.short_item_words = short_item_words

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+from pydantic import NonNegativeFloat, NonNegativeInt
 
+from pipeline.config import UnitFloat
 from pipeline.document import Document
 from pipeline.steps.base import Filter, Verdict
 from pipeline.steps.text_stats import count_ending, duplicate_stats, text_stats
@@ -49,12 +51,12 @@ class FineWebFilter(Filter):
     def __init__(
         self,
         *,
-        line_punct_thr: float | None = 0.12,
+        line_punct_thr: UnitFloat | None = 0.12,
         line_punct_exclude_zero: bool = False,
-        short_line_thr: float | None = 0.67,
-        short_line_length: int = 30,
-        char_duplicates_ratio: float | None = 0.01,
-        new_line_ratio: float | None = 0.3,
+        short_line_thr: UnitFloat | None = 0.67,
+        short_line_length: NonNegativeInt = 30,
+        char_duplicates_ratio: UnitFloat | None = 0.01,
+        new_line_ratio: NonNegativeFloat | None = 0.3,
         terminal_punctuation: tuple[str, ...] = TERMINAL_PUNCTUATION,
     ) -> None:
         super().__init__()

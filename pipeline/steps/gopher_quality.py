@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+from pydantic import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 
+from pipeline.config import UnitFloat
 from pipeline.document import Document
 from pipeline.steps.base import Filter, Verdict
 from pipeline.steps.text_stats import TextStats, count_ending, count_starting, text_stats, word_fingerprints
@@ -47,15 +49,15 @@ class GopherQualityFilter(Filter):
     def __init__(
         self,
         *,
-        min_doc_words: int | None = 50,
-        max_doc_words: int | None = 100_000,
-        min_avg_word_length: float | None = 3,
-        max_avg_word_length: float | None = 10,
-        max_symbol_word_ratio: float | None = 0.1,
-        max_bullet_lines_ratio: float | None = 0.9,
-        max_ellipsis_lines_ratio: float | None = 0.3,
-        min_alpha_words_ratio: float | None = 0.8,
-        min_stop_words: int | None = 2,
+        min_doc_words: NonNegativeInt | None = 50,
+        max_doc_words: PositiveInt | None = 100_000,
+        min_avg_word_length: NonNegativeFloat | None = 3,
+        max_avg_word_length: PositiveFloat | None = 10,
+        max_symbol_word_ratio: NonNegativeFloat | None = 0.1,
+        max_bullet_lines_ratio: UnitFloat | None = 0.9,
+        max_ellipsis_lines_ratio: UnitFloat | None = 0.3,
+        min_alpha_words_ratio: UnitFloat | None = 0.8,
+        min_stop_words: NonNegativeInt | None = 2,
         stop_words: tuple[str, ...] = STOP_WORDS,
         bullet_prefixes: tuple[str, ...] = ("•", "-"),
     ) -> None:

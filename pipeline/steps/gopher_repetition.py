@@ -6,7 +6,9 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 import numpy as np
+from pydantic import PositiveInt
 
+from pipeline.config import UnitFloat
 from pipeline.document import Document
 from pipeline.steps.base import Filter, Verdict
 from pipeline.steps.text_stats import duplicate_stats, paragraphs, repeated_ngrams, text_stats
@@ -57,12 +59,12 @@ class GopherRepetitionFilter(Filter):
     def __init__(
         self,
         *,
-        dup_para_frac: float | None = 0.30,
-        dup_para_char_frac: float | None = 0.20,
-        dup_line_frac: float | None = 0.30,
-        dup_line_char_frac: float | None = 0.20,
-        top_n_grams: Mapping[int, float] = TOP_N_GRAMS,
-        dup_n_grams: Mapping[int, float] = DUP_N_GRAMS,
+        dup_para_frac: UnitFloat | None = 0.30,
+        dup_para_char_frac: UnitFloat | None = 0.20,
+        dup_line_frac: UnitFloat | None = 0.30,
+        dup_line_char_frac: UnitFloat | None = 0.20,
+        top_n_grams: Mapping[PositiveInt, UnitFloat] = TOP_N_GRAMS,
+        dup_n_grams: Mapping[PositiveInt, UnitFloat] = DUP_N_GRAMS,
     ) -> None:
         super().__init__()
         self.dup_para_frac = dup_para_frac
@@ -71,8 +73,6 @@ class GopherRepetitionFilter(Filter):
         self.dup_line_char_frac = dup_line_char_frac
         self.top_n_grams = dict(sorted(top_n_grams.items()))
         self.dup_n_grams = dict(sorted(dup_n_grams.items()))
-        if any(n < 1 for n in self.top_n_grams.keys() | self.dup_n_grams.keys()):
-            raise ValueError("n-gram sizes must be >= 1")
 
     def filter(self, doc: Document) -> Verdict:
         return self.filter_batch([doc])[0]

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import FilePath
+
+from pipeline.config import UnitFloat
 from pipeline.document import Document
 from pipeline.langid import FastLanguageID, LibraryLanguageID, language_predictor
 from pipeline.steps.base import Filter, Verdict
@@ -24,7 +27,11 @@ class LanguageFilter(Filter):
     name = "language"
 
     def __init__(
-        self, *, languages: list[str] | None = None, threshold: float = 0.65, model: str | None = None
+        self,
+        *,
+        languages: list[str] | None = None,
+        threshold: UnitFloat = 0.65,
+        model: FilePath | None = None,
     ) -> None:
         super().__init__()
         self.languages = set(["en"] if languages is None else languages)

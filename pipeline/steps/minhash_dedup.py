@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import pyarrow as pa
+from pydantic import Field, PositiveInt
 
 from pipeline.atomic import read_json
+from pipeline.config import ParamError
 from pipeline.document import EXCERPT_CHARS, Document, Removal
 from pipeline.minhash.config import Keep, MinHashConfig
 from pipeline.minhash.keep import read_unit_drops
@@ -58,35 +60,27 @@ class MinHashDedup(GlobalStep):
     def __init__(
         self,
         *,
-        ngram: int = 5,
-        num_perm: int = 112,
-        bands: int | None = None,
-        rows: int | None = None,
-        threshold: float | None = None,
+        ngram: PositiveInt = 5,
+        num_perm: PositiveInt = 112,
+        bands: PositiveInt | None = None,
+        rows: PositiveInt | None = None,
+        threshold: Annotated[float, Field(gt=0, lt=1)] | None = None,
         seed: int = 1,
         scheme: Literal["affine32", "legacy"] = "affine32",
         verify: bool = True,
         keep: Keep = "quality",
         quality_key: str = "quality_score",
-        memory_budget_mb: int = 1024,
+        memory_budget_mb: PositiveInt = 1024,
         index: str | None = None,
         save_index: bool = False,
     ) -> None:
         super().__init__()
-        if ngram < 1:
-            raise ValueError("minhash_dedup: ngram must be >= 1")
-        if threshold is not None and not 0 < threshold < 1:
-            raise ValueError("minhash_dedup: threshold must be between 0 and 1")
         if (bands is None) != (rows is None):
-            raise ValueError("minhash_dedup: give both bands and rows, or neither")
+            raise ParamError("bands" if bands is None else "rows", "give both bands and rows, or neither")
         if bands is None or rows is None:
             bands, rows = optimal_bands(threshold, num_perm) if threshold is not None else (14, 8)
-        if bands < 1 or rows < 1 or bands * rows > num_perm:
-            raise ValueError(
-                f"minhash_dedup: bands x rows = {bands} x {rows} needs 1 <= it <= num_perm={num_perm}"
-            )
-        if memory_budget_mb < 1:
-            raise ValueError("minhash_dedup: memory_budget_mb must be >= 1")
+        if bands * rows > num_perm:
+            raise ParamError("bands", f"bands x rows = {bands} x {rows} is more than num_perm={num_perm}")
         self.config = MinHashConfig(
             ngram=ngram,
             num_perm=num_perm,
@@ -102,9 +96,6 @@ class MinHashDedup(GlobalStep):
         )
         self.index = index
         self.save_index = save_index
-        self._state: Path | None = None
-        self._unit: str | None = None
-        self._drops: dict[str, tuple[str, int, float]] = {}
 
     def _quality(self, doc: Document) -> float | None:
         value = doc.meta.get(self.config.quality_key)
@@ -133,23 +124,19 @@ class MinHashDedup(GlobalStep):
     def plan(self, summaries: Summaries, state_dir: Path, pmap: ParallelMap) -> dict[str, Any]:
         return run_plan(self.config, summaries.files, Path(state_dir), pmap, self.index, self.save_index)
 
-    def load(self, state_dir: Path) -> None:
-        self._state = Path(state_dir)
-        self._unit = None
+    def read_decisions(self, state_dir: Path, unit: str) -> dict[str, tuple[str, int, float]]:
+        """id -> (kept twin, cluster, similarity) of the unit's documents to remove."""
+        t = read_unit_drops(state_dir / "drops", unit).to_pydict()
+        return {
+            i: (d, c, s)
+            for i, d, c, s in zip(t["id"], t["duplicate_of"], t["cluster"], t["similarity"], strict=True)
+        }
 
     def apply(self, docs: list[Document], unit: str) -> tuple[list[Document], list[Removal]]:
-        if self._state is None:
-            raise RuntimeError("minhash_dedup: apply before load")
-        if unit != self._unit:  # one unit's removals at a time: memory does not grow with the corpus
-            t = read_unit_drops(self._state / "drops", unit).to_pydict()
-            self._drops = {
-                i: (d, c, s)
-                for i, d, c, s in zip(t["id"], t["duplicate_of"], t["cluster"], t["similarity"], strict=True)
-            }
-            self._unit = unit
+        drops = self.unit_decisions(unit)
         kept, removed = [], []
         for doc in docs:
-            hit = self._drops.get(doc.id)
+            hit = drops.get(doc.id)
             if hit is None:
                 kept.append(doc)
                 continue

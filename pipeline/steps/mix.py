@@ -36,20 +36,23 @@ recipe must have a share (0 drops it), checked when the recipe loads.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import xxhash
+from pydantic import Field, FilePath, PositiveFloat, PositiveInt
 
 from pipeline.atomic import read_json, write_json
-from pipeline.document import Document, Removal
+from pipeline.config import ParamError, UnitFloat
+from pipeline.document import COPIES, Document, Removal
+from pipeline.sampling import MB, keep_lowest_texts, lowest_within
 from pipeline.shards import INDEX_SUFFIX, SPLITS
-from pipeline.steps.base import GlobalStep, ParallelMap, Summaries
-from pipeline.steps.tokenize import COPIES, MB, keep_lowest_texts, lowest_within
+from pipeline.steps.base import GlobalStep, ParallelMap, Sink, Step, Summaries
 from pipeline.tokenizer import Encoder, load_tokenizer, train_bpe
 
 REASON = "mix_subsample"
@@ -120,37 +123,27 @@ class Mix(GlobalStep):
     max_epochs: the most times a source's documents are used (a fraction is allowed).
     sample_mb: text per source (10^6 bytes) sampled to estimate its tokens per byte.
     seed: of `mix_hash`, which picks the documents of a partial copy.
-    vocab_size, tokenizer: default to the recipe's `tokenizer:` section, so the estimate uses the
-      tokenizer the sink will train or load.
+    vocab_size, tokenizer: default to the `tokenize` step's, so the estimate uses the tokenizer
+      the sink will train or load.
     """
 
     name = "mix"
+    once = True  # copies are a document's count: two mixes would multiply them silently
 
     def __init__(
         self,
         *,
-        shares: dict[str, float],
-        budget_tokens: int | None = None,
-        max_epochs: float = 4,
-        sample_mb: float = 4,
+        shares: Annotated[dict[str, UnitFloat], Field(min_length=1)],
+        budget_tokens: PositiveInt | None = None,
+        max_epochs: PositiveFloat = 4,
+        sample_mb: PositiveFloat = 4,
         seed: int = 0,
-        vocab_size: int = 8192,
-        tokenizer: str | None = None,
+        vocab_size: Annotated[int, Field(ge=257)] | None = None,
+        tokenizer: FilePath | None = None,
     ) -> None:
         super().__init__()
-        if not shares:
-            raise ValueError("shares: give each source its share of the output tokens")
-        bad = {s: v for s, v in shares.items() if not 0 <= v <= 1}
-        if bad:
-            raise ValueError(f"shares: each must be between 0 and 1, got {bad}")
         if not math.isclose(sum(shares.values()), 1, abs_tol=1e-6):
-            raise ValueError(f"shares: must sum to 1, they sum to {sum(shares.values()):.6g}")
-        if budget_tokens is not None and budget_tokens < 1:
-            raise ValueError(f"budget_tokens: must be positive, got {budget_tokens}")
-        if not max_epochs > 0:
-            raise ValueError(f"max_epochs: must be positive, got {max_epochs}")
-        if not sample_mb > 0:
-            raise ValueError(f"sample_mb: must be positive, got {sample_mb}")
+            raise ParamError("shares", f"must sum to 1, they sum to {sum(shares.values()):.6g}")
         self.shares = dict(shares)
         self.budget_tokens = budget_tokens
         self.max_epochs = max_epochs
@@ -160,15 +153,24 @@ class Mix(GlobalStep):
         self.tokenizer = tokenizer
         self._rules: dict[str, tuple[int, int]] = {}
 
-    def check_sources(self, sources: list[str]) -> None:
+    def bind(self, sources: list[str], steps: Sequence[Step]) -> None:
         """The shares must name exactly the recipe's sources: a typo or a forgotten source is
-        caught when the recipe loads, not after every step before the mix has run."""
+        caught when the recipe loads, not after every step before the mix has run. Tokens are
+        counted with the sink's tokenizer settings unless `vocab_size` or `tokenizer` is given."""
         unknown = sorted(set(self.shares) - set(sources))
         if unknown:
-            raise ValueError(f"shares: unknown source(s) {unknown}; the recipe's sources are {sources}")
+            raise ParamError("shares", f"unknown source(s) {unknown}; the recipe's sources are {sources}")
         missing = [s for s in sources if s not in self.shares]
         if missing:
-            raise ValueError(f"shares: no share for source(s) {missing}; give every source one (0 drops it)")
+            raise ParamError(
+                "shares", f"no share for source(s) {missing}; give every source one (0 drops it)"
+            )
+        sink = next((s for s in steps if isinstance(s, Sink)), None)
+        if self.vocab_size is None and self.tokenizer is None:
+            self.vocab_size = getattr(sink, "vocab_size", None)
+            self.tokenizer = getattr(sink, "tokenizer", None)
+        if self.vocab_size is None and self.tokenizer is None:
+            raise ParamError("vocab_size", "no tokenize step to take it from: give vocab_size or tokenizer")
 
     # ------------------------------------------------------------------ summarize / plan
 

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from typing import Literal
+
+from pydantic import NonNegativeInt, PositiveInt
 
 from pipeline.document import Document
 from pipeline.steps.base import Filter, Verdict
@@ -27,11 +30,14 @@ class Normalize(Filter):
     name = "normalize"
 
     def __init__(
-        self, *, form: str = "NFC", fix_mojibake: bool = False, min_chars: int = 1, max_chars: int = 1_000_000
+        self,
+        *,
+        form: Literal["NFC", "NFKC", "NFD", "NFKD"] = "NFC",
+        fix_mojibake: bool = False,
+        min_chars: NonNegativeInt = 1,
+        max_chars: PositiveInt = 1_000_000,
     ) -> None:
         super().__init__()
-        if form not in ("NFC", "NFKC", "NFD", "NFKD"):
-            raise ValueError(f"normalize: form must be NFC, NFKC, NFD or NFKD, not {form!r}")
         self.form = form
         self.fix_mojibake = fix_mojibake
         self.min_chars = min_chars

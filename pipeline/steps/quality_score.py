@@ -28,21 +28,22 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import xxhash
+from pydantic import Field, FilePath, NonNegativeInt, PositiveFloat
 
 from pipeline.atomic import atomic_path, read_json, write_json
+from pipeline.config import UnitFloat
 from pipeline.document import Document, Removal
 from pipeline.quality import DEFAULT_MODEL, QualityModel
 from pipeline.steps.base import GlobalStep, ParallelMap, Summaries
 
 META_KEY = "quality_score"
 REASON = "low_quality"
-KEEP_RULES = ("threshold", "top_fraction", "pareto", "none")
 BINS = 50  # of the report's histogram, spanning the scores (and the cut): a model's scores may be bunched
 
 
@@ -56,34 +57,21 @@ class QualityScore(GlobalStep):
     def __init__(
         self,
         *,
-        model: str | None = None,
+        model: FilePath | None = None,
         keep: Literal["threshold", "top_fraction", "pareto", "none"] = "none",
-        threshold: float = 0.5,
-        fraction: float = 0.1,
-        alpha: float = 9.0,
-        seed: int = 0,
+        threshold: UnitFloat = 0.5,
+        fraction: Annotated[float, Field(gt=0, le=1)] = 0.1,
+        alpha: PositiveFloat = 9.0,
+        seed: NonNegativeInt = 0,
     ) -> None:
         super().__init__()
-        if keep not in KEEP_RULES:
-            raise ValueError(f"quality_score: keep must be one of {KEEP_RULES}, got {keep!r}")
-        if not 0 <= threshold <= 1:
-            raise ValueError(f"quality_score: threshold must be in [0, 1], got {threshold}")
-        if not 0 < fraction <= 1:
-            raise ValueError(f"quality_score: fraction must be in (0, 1], got {fraction}")
-        if alpha <= 0 or seed < 0:
-            raise ValueError(f"quality_score: need alpha > 0 and seed >= 0, got {alpha}, {seed}")
         self.model_path = Path(model) if model else DEFAULT_MODEL
-        if not self.model_path.is_file():
-            raise ValueError(f"quality_score: model file not found: {self.model_path}")
         self.keep = keep
         self.threshold = threshold
         self.fraction = fraction
         self.alpha = alpha
         self.seed = seed
         self._model: QualityModel | None = None
-        self._state: Path | None = None
-        self._unit: str | None = None
-        self._decisions: dict[str, tuple[float, bool]] = {}
 
     @property
     def model(self) -> QualityModel:
@@ -165,20 +153,16 @@ class QualityScore(GlobalStep):
         )
         return stats
 
-    def load(self, state_dir: Path) -> None:
-        self._state = Path(state_dir)
-        self._unit = None
+    def read_decisions(self, state_dir: Path, unit: str) -> dict[str, tuple[float, bool]]:
+        """id -> (score, keep) of the unit's documents."""
+        t = pq.read_table(state_dir / "decisions" / f"{unit}.parquet").to_pydict()
+        return dict(zip(t["id"], zip(t["score"], t["keep"], strict=True), strict=True))
 
     def apply(self, docs: list[Document], unit: str) -> tuple[list[Document], list[Removal]]:
-        if self._state is None:
-            raise RuntimeError("quality_score: apply before load")
-        if unit != self._unit:  # one unit's decisions in memory at a time
-            t = pq.read_table(self._state / "decisions" / f"{unit}.parquet").to_pydict()
-            self._decisions = dict(zip(t["id"], zip(t["score"], t["keep"], strict=True), strict=True))
-            self._unit = unit
+        decisions = self.unit_decisions(unit)
         kept, removed = [], []
         for doc in docs:
-            score, keep = self._decisions[doc.id]
+            score, keep = decisions[doc.id]
             doc.meta[META_KEY] = score
             if keep:
                 kept.append(doc)

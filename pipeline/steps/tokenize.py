@@ -36,15 +36,18 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
+from pydantic import Field, FilePath, NonNegativeInt, PositiveFloat, PositiveInt
 
 from pipeline.atomic import atomic_path, read_json, write_json
-from pipeline.document import Document
+from pipeline.config import UnitFloat
+from pipeline.document import Document, copies_of, copy_id
+from pipeline.sampling import MB, keep_lowest_texts, lowest_within
 from pipeline.shards import SPLITS, VERSION, ShardWriter, remove_shard, verify_dir
 from pipeline.steps.base import ParallelMap, Sink, Summaries
 from pipeline.tokenizer import SEPARATOR, Encoder, load_tokenizer, save_tokenizer, train_bpe
@@ -52,9 +55,7 @@ from pipeline.tokenizer import SEPARATOR, Encoder, load_tokenizer, save_tokenize
 TOKENIZER_FILE = "tokenizer.json"
 VAL_FILE = "val.json"
 ENCODER_FILE = "encoder.json"
-MB = 1_000_000
 CHECK_BYTES = 4 * MB  # sample text compared id for id between HF and the fast encoder in `plan`
-COPIES = "mix_copies"  # doc.meta key: how many times the sink writes the document (absent: once)
 _SAMPLE_SALT = 0x9E3779B97F4A7C15  # derives the sampling hash seed from the val hash seed
 _HASH_SPACE = 1 << 64
 
@@ -78,43 +79,6 @@ def sample_hash(doc_id: str, seed: int) -> int:
     return xxhash.xxh64_intdigest(doc_id.encode("utf-8"), seed=seed ^ _SAMPLE_SALT)
 
 
-def copies_of(doc: Document) -> int:
-    """How many times to write `doc`: `meta[COPIES]`, a positive integer, else once."""
-    n = doc.meta.get(COPIES, 1)
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"tokenize: document {doc.id!r} has meta {COPIES}={n!r}, not a positive integer")
-    return n
-
-
-def copy_id(doc_id: str, k: int) -> str:
-    """The id of a document's k-th copy; the first keeps the document's own id."""
-    return doc_id if k == 1 else f"{doc_id}#copy{k}"
-
-
-def lowest_within(hashes: np.ndarray, sizes: np.ndarray, budget: int) -> np.ndarray:
-    """Indices of the lowest hashes, in hash order, taken while the bytes before each are under
-    `budget` (so the selection reaches the budget unless everything fits)."""
-    order = np.argsort(hashes, kind="stable")
-    before = np.cumsum(sizes[order]) - sizes[order]
-    return order[: int(np.searchsorted(before, budget, side="left"))]
-
-
-def keep_lowest_texts(
-    table: pa.Table, hashes: np.ndarray, budget: int, groups: Iterable[np.ndarray] | None = None
-) -> pa.Table:
-    """`table` with its `text` column nulled except in the lowest-hash rows holding text, within
-    `budget` bytes (`n_bytes` column) for the table or for each group of row indices. Selecting
-    by lowest hash composes across batches, as a summary compaction must."""
-    has_text = table["text"].is_valid().to_numpy(zero_copy_only=False)
-    sizes = table["n_bytes"].to_numpy()
-    keep = np.zeros(len(table), dtype=bool)
-    for rows in groups if groups is not None else [np.arange(len(table))]:
-        rows = rows[has_text[rows]]
-        keep[rows[lowest_within(hashes[rows], sizes[rows], budget)]] = True
-    texts = pc.if_else(pa.array(keep), table["text"], pa.scalar(None, pa.large_string()))
-    return table.set_column(table.schema.get_field_index("text"), "text", texts)
-
-
 def _lowest_rows(summary: pa.Table, budget: int) -> pa.Table:
     """The summary rows `lowest_within` selects, in sample-hash order."""
     return summary.take(
@@ -128,33 +92,25 @@ class Tokenize(Sink):
     of documents or, when set, `val_tokens` (an approximate token budget), and the hash `seed`."""
 
     name = "tokenize"
+    write_label = "write shards"
 
     def __init__(
         self,
         *,
-        vocab_size: int = 8192,
-        tokenizer: str | None = None,
-        train_sample_mb: float = 64,
-        val_fraction: float = 0.01,
-        val_tokens: int | None = None,
-        seed: int = 0,
+        vocab_size: Annotated[int, Field(ge=257, le=2**32 - 1)] = 8192,
+        tokenizer: FilePath | None = None,
+        train_sample_mb: PositiveFloat = 64,
+        val_fraction: Annotated[UnitFloat, Field(lt=1)] = 0.01,
+        val_tokens: PositiveInt | None = None,
+        seed: Annotated[NonNegativeInt, Field(lt=_HASH_SPACE)] = 0,
     ) -> None:
         super().__init__()
-        if not 0 <= val_fraction < 1:
-            raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
-        if val_tokens is not None and val_tokens < 1:
-            raise ValueError(f"val_tokens must be positive, got {val_tokens}")
-        if train_sample_mb <= 0:
-            raise ValueError(f"train_sample_mb must be positive, got {train_sample_mb}")
-        if not 0 <= seed < _HASH_SPACE:
-            raise ValueError(f"seed must be in [0, 2**64), got {seed}")
         self.vocab_size = vocab_size
         self.tokenizer = tokenizer
         self.sample_bytes = int(train_sample_mb * MB)
         self.val_fraction = val_fraction
         self.val_tokens = val_tokens
         self.seed = seed
-        self._state_dir: Path | None = None
         self._encoder: Encoder | None = None
         self._sep_id = 0
         self._hash_cut = 0
@@ -220,7 +176,7 @@ class Tokenize(Sink):
             "val_tokens": self.val_tokens,
         }
         write_json(state_dir / VAL_FILE, val)
-        self._state_dir = state_dir
+        self.state_dir = state_dir
         return {
             "vocab_size": tokenizer.get_vocab_size(),
             "trained": not self.tokenizer,
@@ -251,12 +207,12 @@ class Tokenize(Sink):
     # ------------------------------------------------------------------ per worker
 
     def load(self, state_dir: Path) -> None:
+        super().load(state_dir)
         state_dir = Path(state_dir)
         fast = read_json(state_dir / ENCODER_FILE)["fast"]
         self._encoder = Encoder(state_dir / TOKENIZER_FILE, fast=fast)
         self._sep_id = self._encoder.tokenizer.token_to_id(SEPARATOR)
         self._hash_cut = read_json(state_dir / VAL_FILE)["hash_cut"]
-        self._state_dir = state_dir
 
     def write_unit(self, batches: Iterable[list[Document]], unit_id: str, out_dir: Path) -> dict[str, Any]:
         """Encode the unit batch by batch into one shard per non-empty split (memory stays flat
@@ -308,23 +264,23 @@ class Tokenize(Sink):
 
     def finalize(self, out_dir: Path) -> dict[str, Any]:
         """Verify every shard, then publish the tokenizer and shards/index.json beside them."""
-        if self._state_dir is None:
+        if self.state_dir is None:
             raise RuntimeError("tokenize: plan() or load(state_dir) must run before finalize")
         out_dir = Path(out_dir)
         report = verify_dir(out_dir / "shards")
-        tokenizer_vocab = load_tokenizer(self._state_dir / TOKENIZER_FILE).get_vocab_size()
+        tokenizer_vocab = load_tokenizer(self.state_dir / TOKENIZER_FILE).get_vocab_size()
         if report.vocab_size != tokenizer_vocab:
             raise ValueError(
                 f"tokenize: shards in {out_dir / 'shards'} have vocab_size {report.vocab_size}, "
                 f"the tokenizer has {tokenizer_vocab}: stale shards from another run?"
             )
         with atomic_path(out_dir / TOKENIZER_FILE) as tmp:
-            shutil.copyfile(self._state_dir / TOKENIZER_FILE, tmp)
+            shutil.copyfile(self.state_dir / TOKENIZER_FILE, tmp)
         index = {
             "format_version": VERSION,
             "tokenizer": f"../{TOKENIZER_FILE}",
             "separator": SEPARATOR,
-            "val_rule": read_json(self._state_dir / VAL_FILE),
+            "val_rule": read_json(self.state_dir / VAL_FILE),
             **report.to_dict(),
         }
         write_json(out_dir / "shards" / "index.json", index)
