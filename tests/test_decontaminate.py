@@ -47,7 +47,7 @@ def hosts() -> list[Document]:
 @pytest.fixture(scope="module")
 def step() -> Decontaminate:
     s = Decontaminate()
-    s.pack  # noqa: B018  (load once for the module)
+    s.loaded_pack  # noqa: B018  (load once for the module)
     return s
 
 
@@ -70,7 +70,7 @@ def leaked(out: dict[str, Document], items: list[Item], docs: list[Document]) ->
 def fresh(step: Decontaminate, **params) -> Decontaminate:  # noqa: ANN003
     """A step with other parameters sharing the loaded pack (loading it is the slow part)."""
     s = Decontaminate(**params)
-    s._pack = step.pack
+    s._pack = step.loaded_pack
     return s
 
 

@@ -19,6 +19,7 @@ building one must stay cheap: steps that load models do so lazily, on first use.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -41,6 +42,26 @@ class Step:
 
     name: ClassVar[str] = "step"
     once: ClassVar[bool] = False  # at most one step of this class per recipe
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Every parameter of a step's `__init__` becomes an attribute of the same name before
+        the constructor's body runs, as a dataclass field would: the signature declares a
+        parameter once, and the body only derives what it needs from it."""
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is None:
+            return
+        signature = inspect.signature(init)
+
+        @functools.wraps(init)
+        def init_with_attributes(self: Step, *args: Any, **params: Any) -> None:
+            bound = signature.bind(self, *args, **params)
+            bound.apply_defaults()
+            for key, value in list(bound.arguments.items())[1:]:
+                setattr(self, key, value)
+            init(self, *args, **params)
+
+        cls.__init__ = init_with_attributes  # type: ignore[method-assign]
 
     def __init__(self) -> None:
         self.step_name = self.name  # recipe position may rename it, e.g. "c4#2"
@@ -198,8 +219,6 @@ class PluginFilter(Filter):
         batch_fn: Callable[[list[Document]], list[Verdict]] | None = None,
     ) -> None:
         super().__init__()
-        self.fn = fn
-        self.batch_fn = batch_fn
         self.step_name = name
 
     def filter(self, doc: Document) -> Verdict:

@@ -74,15 +74,6 @@ class C4Filter(Filter):
         policy_phrases: tuple[str, ...] = POLICY_PHRASES,
     ) -> None:
         super().__init__()
-        self.remove_citations = remove_citations
-        self.filter_no_terminal_punct = filter_no_terminal_punct
-        self.min_num_sentences = min_num_sentences
-        self.min_words_per_line = min_words_per_line
-        self.max_word_length = max_word_length
-        self.filter_lorem_ipsum = filter_lorem_ipsum
-        self.filter_javascript = filter_javascript
-        self.filter_curly_bracket = filter_curly_bracket
-        self.filter_policy = filter_policy
         self.policy_phrases = tuple(p.lower() for p in policy_phrases)
         # A word is too long when max_word_length + 1 non-space characters follow a token start.
         self._long_word = (

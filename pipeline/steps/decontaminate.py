@@ -153,22 +153,11 @@ class Decontaminate(GlobalStep):
             raise ParamError("pack", "no benchmarks: pack is None and there are no extra_files")
         self.pack_path = None if pack is None else DEFAULT_PACK if pack == "default" else Path(pack)
         self.extra_files = [BenchmarkFile.model_validate(spec) for spec in extra_files or []]
-        self.n = n
-        self.short_n = short_n
-        self.short_item_words = short_item_words
-        self.min_words = min_words
-        self.max_gap = max_gap
-        self.min_grams = min_grams
-        self.mode = mode
-        self.span_margin = span_margin
-        self.min_piece_chars = min_piece_chars
-        self.max_splits = max_splits
-        self.max_doc_frequency = max_doc_frequency
         self._pack: Pack | None = None
         self._held: dict[str, tuple[set[tuple[int, int]], np.ndarray]] = {}  # (key, at) grams, items
 
     @property
-    def pack(self) -> Pack:
+    def loaded_pack(self) -> Pack:
         """The benchmarks, loaded on first use (building a step must stay cheap)."""
         if self._pack is None:
             settings = (self.n, self.short_n, self.short_item_words)
@@ -196,7 +185,7 @@ class Decontaminate(GlobalStep):
         parts = []
         for short, length in ((True, self.short_n), (False, self.n)):
             k = key(grams[length])
-            first = np.flatnonzero(self.pack.contains(k, short))
+            first = np.flatnonzero(self.loaded_pack.contains(k, short))
             first = first[within(w, first, length)]
             d = w.doc[first]
             parts.append((d, k[first], first - first_word[d], w.start[first], w.end[first + length - 1]))
@@ -215,7 +204,7 @@ class Decontaminate(GlobalStep):
         pairs = np.unique(np.stack([keys, doc.astype(np.uint64)]), axis=1)  # each (key, document) once
         uniq, doc_freq = np.unique(pairs[0], return_counts=True)
         counts = ~np.isin(keys, uniq[doc_freq > self.max_doc_frequency])
-        pack = self.pack
+        pack = self.loaded_pack
         m = judge(
             doc[counts],
             keys[counts],
@@ -311,7 +300,7 @@ class Decontaminate(GlobalStep):
 
     def _leaked(self, items: np.ndarray) -> dict[str, list[str]]:
         """{benchmark: item ids} of `items` (sorted item numbers)."""
-        pack = self.pack
+        pack = self.loaded_pack
         out: dict[str, list[str]] = {}
         for it in items.tolist():
             out.setdefault(pack.benchmarks[pack.item_bench[it]], []).append(str(pack.item_ids[it]))

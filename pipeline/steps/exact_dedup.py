@@ -36,7 +36,6 @@ class ExactDedup(GlobalStep):
 
     def __init__(self, *, casefold: bool = False) -> None:
         super().__init__()
-        self.casefold = casefold
         self._drop: dict[str, str] = {}
 
     def summarize(self, docs: list[Document], unit: str) -> pa.Table:

@@ -60,12 +60,6 @@ class FineWebFilter(Filter):
         terminal_punctuation: tuple[str, ...] = TERMINAL_PUNCTUATION,
     ) -> None:
         super().__init__()
-        self.line_punct_thr = line_punct_thr
-        self.line_punct_exclude_zero = line_punct_exclude_zero
-        self.short_line_thr = short_line_thr
-        self.short_line_length = short_line_length
-        self.char_duplicates_ratio = char_duplicates_ratio
-        self.new_line_ratio = new_line_ratio
         self.terminal_punctuation = tuple(terminal_punctuation)
 
     def filter(self, doc: Document) -> Verdict:

@@ -62,15 +62,6 @@ class GopherQualityFilter(Filter):
         bullet_prefixes: tuple[str, ...] = ("•", "-"),
     ) -> None:
         super().__init__()
-        self.min_doc_words = min_doc_words
-        self.max_doc_words = max_doc_words
-        self.min_avg_word_length = min_avg_word_length
-        self.max_avg_word_length = max_avg_word_length
-        self.max_symbol_word_ratio = max_symbol_word_ratio
-        self.max_bullet_lines_ratio = max_bullet_lines_ratio
-        self.max_ellipsis_lines_ratio = max_ellipsis_lines_ratio
-        self.min_alpha_words_ratio = min_alpha_words_ratio
-        self.min_stop_words = min_stop_words
         self.stop_words = tuple(stop_words)
         self.bullet_prefixes = tuple(bullet_prefixes)
         self._stop_fingerprints = np.unique(word_fingerprints(self.stop_words))

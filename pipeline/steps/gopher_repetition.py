@@ -67,10 +67,6 @@ class GopherRepetitionFilter(Filter):
         dup_n_grams: Mapping[PositiveInt, UnitFloat] = DUP_N_GRAMS,
     ) -> None:
         super().__init__()
-        self.dup_para_frac = dup_para_frac
-        self.dup_para_char_frac = dup_para_char_frac
-        self.dup_line_frac = dup_line_frac
-        self.dup_line_char_frac = dup_line_char_frac
         self.top_n_grams = dict(sorted(top_n_grams.items()))
         self.dup_n_grams = dict(sorted(dup_n_grams.items()))
 

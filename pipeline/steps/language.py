@@ -35,7 +35,6 @@ class LanguageFilter(Filter):
     ) -> None:
         super().__init__()
         self.languages = set(["en"] if languages is None else languages)
-        self.threshold = threshold
         self.model_path = str(model or DEFAULT_MODEL)
         self._predictor: FastLanguageID | LibraryLanguageID | None = None
 

@@ -94,8 +94,6 @@ class MinHashDedup(GlobalStep):
             quality_key=quality_key,
             memory_budget=memory_budget_mb << 20,
         )
-        self.index = index
-        self.save_index = save_index
 
     def _quality(self, doc: Document) -> float | None:
         value = doc.meta.get(self.config.quality_key)

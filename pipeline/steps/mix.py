@@ -145,12 +145,7 @@ class Mix(GlobalStep):
         if not math.isclose(sum(shares.values()), 1, abs_tol=1e-6):
             raise ParamError("shares", f"must sum to 1, they sum to {sum(shares.values()):.6g}")
         self.shares = dict(shares)
-        self.budget_tokens = budget_tokens
-        self.max_epochs = max_epochs
         self.sample_bytes = int(sample_mb * MB)
-        self.seed = seed
-        self.vocab_size = vocab_size
-        self.tokenizer = tokenizer
         self._rules: dict[str, tuple[int, int]] = {}
 
     def bind(self, sources: list[str], steps: Sequence[Step]) -> None:

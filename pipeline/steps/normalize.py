@@ -38,10 +38,6 @@ class Normalize(Filter):
         max_chars: PositiveInt = 1_000_000,
     ) -> None:
         super().__init__()
-        self.form = form
-        self.fix_mojibake = fix_mojibake
-        self.min_chars = min_chars
-        self.max_chars = max_chars
 
     def normalize(self, text: str) -> str:
         if self.fix_mojibake:

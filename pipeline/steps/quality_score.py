@@ -66,15 +66,10 @@ class QualityScore(GlobalStep):
     ) -> None:
         super().__init__()
         self.model_path = Path(model) if model else DEFAULT_MODEL
-        self.keep = keep
-        self.threshold = threshold
-        self.fraction = fraction
-        self.alpha = alpha
-        self.seed = seed
         self._model: QualityModel | None = None
 
     @property
-    def model(self) -> QualityModel:
+    def classifier(self) -> QualityModel:
         """Loaded on first use: steps are rebuilt in every worker, and only `summarize` scores."""
         if self._model is None:
             self._model = QualityModel.load(self.model_path)
@@ -87,7 +82,7 @@ class QualityScore(GlobalStep):
 
     def summarize(self, docs: list[Document], unit: str) -> pa.Table:
         # Rounded once, here, so that the stored score, the cut and the decision agree exactly.
-        scores = np.round(self.model.scores([d.text for d in docs]), 6)
+        scores = np.round(self.classifier.scores([d.text for d in docs]), 6)
         columns: dict[str, Any] = {"id": [d.id for d in docs], "score": scores}
         if self.keep == "pareto":
             columns["draw"] = [self._pareto_draw(d.id) for d in docs]

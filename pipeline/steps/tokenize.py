@@ -105,12 +105,7 @@ class Tokenize(Sink):
         seed: Annotated[NonNegativeInt, Field(lt=_HASH_SPACE)] = 0,
     ) -> None:
         super().__init__()
-        self.vocab_size = vocab_size
-        self.tokenizer = tokenizer
         self.sample_bytes = int(train_sample_mb * MB)
-        self.val_fraction = val_fraction
-        self.val_tokens = val_tokens
-        self.seed = seed
         self._encoder: Encoder | None = None
         self._sep_id = 0
         self._hash_cut = 0
@@ -176,7 +171,6 @@ class Tokenize(Sink):
             "val_tokens": self.val_tokens,
         }
         write_json(state_dir / VAL_FILE, val)
-        self.state_dir = state_dir
         return {
             "vocab_size": tokenizer.get_vocab_size(),
             "trained": not self.tokenizer,
