@@ -1,7 +1,11 @@
-"""Crash-safe file writes: write a temporary sibling, then rename over the final name.
+"""Crash-safe file writes: write a temporary sibling, fsync it, rename it over the final name,
+then fsync the directory.
 
 A rename is atomic on POSIX, so a reader (or a resumed run) sees either the old file or the
-complete new one, never a torn write. Every output grist commits goes through here.
+complete new one, never a torn write. The two fsyncs make that hold across a power loss too:
+the data reach the disk before the name points at them, and the directory entry (the rename
+itself) is on disk before the caller goes on to write the marker that says "committed". Every
+output grist commits goes through here.
 """
 
 from __future__ import annotations
@@ -14,19 +18,31 @@ from pathlib import Path
 from typing import Any
 
 
+def fsync_path(path: Path) -> None:
+    """Flush a file's or a directory's contents to disk."""
+    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if path.is_dir() else 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def tmp_path_for(path: Path) -> Path:
     return path.with_name(f".tmp-{os.getpid()}-{path.name}")
 
 
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path to write; on success it is renamed to `path`, on error removed."""
+    """Yield a temporary path to write; on success it is synced and renamed to `path`, and the
+    rename synced; on error it is removed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = tmp_path_for(path)
     try:
         yield tmp
+        fsync_path(tmp)
         os.replace(tmp, path)
+        fsync_path(path.parent)
     finally:
         tmp.unlink(missing_ok=True)
 

@@ -11,7 +11,6 @@ every new best validation loss, without the optimizer state it would never need.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +28,10 @@ class CheckpointError(Exception):
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
-    """Write to a temporary sibling, fsync, rename: a crash leaves the previous file intact."""
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        torch.save({"format": FORMAT, **state}, f)
-        f.flush()
-        os.fsync(f.fileno())
+    """Write to a temporary sibling, fsync, rename, fsync the directory (`atomic_path`): a crash
+    leaves the previous file intact."""
+    with atomic_path(path) as tmp:
+        torch.save({"format": FORMAT, **state}, tmp)
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
