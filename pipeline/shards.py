@@ -35,6 +35,7 @@ new index; the index checksum in the header catches that mismatch.
 from __future__ import annotations
 
 import io
+import json
 import os
 import struct
 from collections import Counter
@@ -50,7 +51,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import xxhash
 
-from pipeline.atomic import atomic_path, tmp_path_for
+from pipeline.atomic import atomic_path, tmp_path_for, write_json
 
 MAGIC = b"GRISTSHD"
 VERSION = 1
@@ -420,9 +421,48 @@ class DirReport:
         }
 
 
-def verify_dir(shards_dir: str | os.PathLike[str]) -> DirReport:
-    """Verify every shard under `train/` and `val/`; check that they agree on the vocabulary
-    and that no document id appears twice anywhere (so train and val are disjoint)."""
+INDEX_FILE = "index.json"
+
+
+def _check_against_index(root: Path, report: DirReport) -> None:
+    """The shards on disk must be exactly those `index.json` lists, with its counts: a shard
+    deleted together with its index file (or one left over from another run) is otherwise
+    invisible, every remaining shard being valid on its own."""
+    index_path = root / INDEX_FILE
+    if not index_path.is_file():
+        raise ShardError(f"{index_path}: missing: the corpus was not finalized (run the recipe again)")
+    index = json.loads(index_path.read_text(encoding="utf-8"))
+    listed = {s["path"]: s for s in index.get("shards", [])}
+    found = report.to_dict()
+    present = {s["path"]: s for s in found["shards"]}
+    missing = sorted(set(listed) - set(present))
+    if missing:
+        raise ShardError(
+            f"{root}: {len(missing)} shard(s) listed in {INDEX_FILE} are missing: {', '.join(missing)}"
+        )
+    extra = sorted(set(present) - set(listed))
+    if extra:
+        raise ShardError(
+            f"{root}: shard(s) not listed in {INDEX_FILE} (from another run?): {', '.join(extra)}"
+        )
+    for path, counts in listed.items():
+        if present[path] != counts:
+            raise ShardError(f"{root / path}: holds {present[path]}, {INDEX_FILE} says {counts}")
+    for key in ("totals", "splits", "vocab_size", "sep_id"):
+        if index.get(key) != found[key]:
+            raise ShardError(f"{index_path}: {key} {index.get(key)} differ from the shards' {found[key]}")
+
+
+def write_index(report: DirReport, **extra: Any) -> None:
+    """Publish `index.json` for a verified directory: its shard list and totals (which
+    `verify_dir` checks the files against from then on) and `extra` facts (tokenizer, val rule)."""
+    write_json(report.path / INDEX_FILE, {"format_version": VERSION, **extra, **report.to_dict()})
+
+
+def verify_dir(shards_dir: str | os.PathLike[str], *, indexed: bool = True) -> DirReport:
+    """Verify every shard under `train/` and `val/`; check that they agree on the vocabulary,
+    that no document id appears twice anywhere (so train and val are disjoint) and, when
+    `indexed` (every finished corpus), that they are exactly the shards `index.json` lists."""
     root = Path(shards_dir)
     paths = [
         (split, p)
@@ -464,4 +504,7 @@ def verify_dir(shards_dir: str | os.PathLike[str]) -> DirReport:
             f"{root}: document id {dup!r} is in {' and '.join(where)}: "
             "ids must be unique and train/val disjoint"
         )
-    return DirReport(root, reports[0].vocab_size, reports[0].sep_id, reports, totals, splits, sources)
+    report = DirReport(root, reports[0].vocab_size, reports[0].sep_id, reports, totals, splits, sources)
+    if indexed:
+        _check_against_index(root, report)
+    return report

@@ -41,6 +41,12 @@ def test_default_recipe_builds_and_verifies(tmp_path: Path) -> None:
     assert "val near-duplicates of train: 0 of" in proc.stdout
     assert "val documents with benchmark n-grams: 0 of" in proc.stdout
     shard = sorted((out / "shards" / "train").glob("*.bin"))[0]
+    index = shard.with_name(shard.name.replace(".bin", ".idx.parquet"))
+    hidden = [p.rename(out / p.name) for p in (shard, index)]  # a whole shard gone
+    proc = cli("verify", str(out))
+    assert proc.returncode == 1 and f"missing: train/{shard.name}" in proc.stderr
+    for moved, back in zip(hidden, (shard, index), strict=True):
+        moved.rename(back)
     data = bytearray(shard.read_bytes())
     data[-3] ^= 0xFF
     shard.write_bytes(bytes(data))

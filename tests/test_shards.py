@@ -25,6 +25,7 @@ from pipeline.shards import (
     token_dtype,
     verify_dir,
     verify_shard,
+    write_index,
 )
 from tests.conftest import load_sample
 
@@ -249,9 +250,11 @@ def test_index_schema_is_the_documented_one(tmp_path: Path, docs: list[Document]
 
 
 def make_dir(root: Path, docs: list[Document]) -> None:
+    """Three shards and the index that lists them, as a finished corpus has."""
     write_bytes_shard(root / "train" / "u0", docs[:30])
     write_bytes_shard(root / "train" / "u1", docs[30:55])
     write_bytes_shard(root / "val" / "u0", docs[55:])
+    write_index(verify_dir(root, indexed=False))
 
 
 def test_verify_dir_totals(tmp_path: Path, docs: list[Document]) -> None:
@@ -290,4 +293,21 @@ def test_verify_dir_reports_a_corrupt_shard_and_an_empty_dir(tmp_path: Path, doc
     make_dir(tmp_path, docs)
     truncate(tmp_path / "train" / "u1.bin")
     with pytest.raises(ShardError, match="u1.bin: size mismatch"):
+        verify_dir(tmp_path)
+
+
+def test_verify_dir_checks_the_shards_against_their_index(tmp_path: Path, docs: list[Document]) -> None:
+    make_dir(tmp_path, docs)
+    (tmp_path / "index.json").rename(tmp_path / "index.bak")
+    with pytest.raises(ShardError, match="index.json: missing: the corpus was not finalized"):
+        verify_dir(tmp_path)
+    (tmp_path / "index.bak").rename(tmp_path / "index.json")
+    for suffix in (".bin", ".idx.parquet"):  # a whole shard gone: every remaining one is valid
+        (tmp_path / "train" / f"u1{suffix}").rename(tmp_path / f"u1{suffix}")
+    with pytest.raises(ShardError, match=r"1 shard\(s\) listed in index.json are missing: train/u1.bin"):
+        verify_dir(tmp_path)
+    for suffix in (".bin", ".idx.parquet"):
+        (tmp_path / f"u1{suffix}").rename(tmp_path / "train" / f"u1{suffix}")
+    write_bytes_shard(tmp_path / "train" / "u7", docs[:0] + [Document("new", "s", "a stray shard")])
+    with pytest.raises(ShardError, match=r"not listed in index.json \(from another run\?\): train/u7.bin"):
         verify_dir(tmp_path)

@@ -11,13 +11,14 @@ import functools
 import gzip
 import itertools
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from pipeline.shards import ShardWriter, read_shard
+from pipeline.shards import ShardWriter, read_shard, verify_dir, write_index
 from pipeline.tokenizer import SEPARATOR, Encoder, save_tokenizer, train_bpe
 from train.data import Corpus, CorpusError, TrainWindows, val_set
 
@@ -55,6 +56,7 @@ def build_corpus(root: Path, *, max_bytes: int = 1_000_000, vocab_size: int = 51
                 for i in chosen[k::shards] if split == "train" else chosen:
                     w.add(docs[i]["id"], docs[i]["source"], ids[i], len(docs[i]["text"].encode()))
                 w.close()
+    write_index(verify_dir(root / "shards", indexed=False))
     return root
 
 
@@ -201,3 +203,14 @@ def tiny_config(corpus: Path, out_dir: Path, **overrides: object) -> dict:
             node = node.setdefault(part, {})
         node[last] = value
     return cfg
+
+
+def test_refuses_a_corpus_missing_a_whole_shard(tiny_corpus: Path, tmp_path: Path) -> None:
+    """Every shard left is valid on its own: only the index shows that one is gone."""
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_corpus, copy)
+    for suffix in (".bin", ".idx.parquet"):
+        (copy / "shards" / "train" / f"part-1{suffix}").unlink()
+    with pytest.raises(CorpusError, match=r"shards do not verify: .*missing: train/part-1.bin"):
+        Corpus(copy)
+    Corpus(tiny_corpus)  # the original still loads

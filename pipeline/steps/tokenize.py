@@ -48,7 +48,7 @@ from pipeline.atomic import atomic_path, read_json, write_json
 from pipeline.config import UnitFloat
 from pipeline.document import Document, copies_of, copy_id
 from pipeline.sampling import MB, keep_lowest_texts, lowest_within
-from pipeline.shards import SPLITS, VERSION, ShardWriter, remove_shard, verify_dir
+from pipeline.shards import SPLITS, ShardWriter, remove_shard, verify_dir, write_index
 from pipeline.steps.base import ParallelMap, Sink, Summaries
 from pipeline.tokenizer import SEPARATOR, Encoder, load_tokenizer, save_tokenizer, train_bpe
 
@@ -261,7 +261,7 @@ class Tokenize(Sink):
         if self.state_dir is None:
             raise RuntimeError("tokenize: plan() or load(state_dir) must run before finalize")
         out_dir = Path(out_dir)
-        report = verify_dir(out_dir / "shards")
+        report = verify_dir(out_dir / "shards", indexed=False)  # the index is written from it, below
         tokenizer_vocab = load_tokenizer(self.state_dir / TOKENIZER_FILE).get_vocab_size()
         if report.vocab_size != tokenizer_vocab:
             raise ValueError(
@@ -270,14 +270,12 @@ class Tokenize(Sink):
             )
         with atomic_path(out_dir / TOKENIZER_FILE) as tmp:
             shutil.copyfile(self.state_dir / TOKENIZER_FILE, tmp)
-        index = {
-            "format_version": VERSION,
-            "tokenizer": f"../{TOKENIZER_FILE}",
-            "separator": SEPARATOR,
-            "val_rule": read_json(self.state_dir / VAL_FILE),
-            **report.to_dict(),
-        }
-        write_json(out_dir / "shards" / "index.json", index)
+        write_index(
+            report,
+            tokenizer=f"../{TOKENIZER_FILE}",
+            separator=SEPARATOR,
+            val_rule=read_json(self.state_dir / VAL_FILE),
+        )
         return {
             "shards": len(report.shards),
             "vocab_size": report.vocab_size,
