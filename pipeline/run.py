@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -312,12 +313,56 @@ def _remove_stale_temporaries(out: Path) -> int:
     return len(stale)
 
 
+OUTPUT_MARKER = ".grist-output"  # at the root of every directory grist writes a corpus into
+GRIST_ENTRIES = (
+    "work",
+    "shards",
+    "removed",
+    "quarantine",
+    "report.md",
+    "manifest.json",
+    "funnel.png",
+    "tokenizer.json",
+    "run.json",
+)
+_FIGURE_LINK = re.compile(r"\]\(([^()/\\]+\.png)\)")
+
+
+def _refuse_foreign(out: Path) -> None:
+    """A run writes only into an empty directory or one that holds grist's marker, so neither
+    a run nor `--restart` ever touches files grist did not write (`output_dir=.` in a repo)."""
+    if not out.is_dir() or (out / OUTPUT_MARKER).exists():
+        return
+    foreign = sorted(p.name for p in out.iterdir() if p.name != ".lock")
+    if foreign:
+        listed = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+        raise RunError(
+            f"output_dir {out} is not empty and was not written by grist (it holds {listed}): "
+            "give an empty or new directory"
+        )
+
+
+def _discard_previous_run(out: Path) -> list[str]:
+    """What `--restart` deletes: grist's own entries, and the figures its report links to."""
+    report = out / "report.md"
+    figures = _FIGURE_LINK.findall(report.read_text(encoding="utf-8")) if report.is_file() else []
+    removed = []
+    for name in (*GRIST_ENTRIES, *figures):
+        path = out / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+        else:
+            continue
+        removed.append(name)
+    return removed
+
+
 def _check_fingerprint(recipe: Recipe, out: Path, restart: bool) -> None:
     run_file = out / "run.json"
     if restart:
-        for p in out.iterdir():
-            if p.name != ".lock":
-                shutil.rmtree(p) if p.is_dir() else p.unlink()
+        _discard_previous_run(out)
     if run_file.exists():
         previous = read_json(run_file)["fingerprint"]
         if previous != recipe.fingerprint():
@@ -325,7 +370,7 @@ def _check_fingerprint(recipe: Recipe, out: Path, restart: bool) -> None:
                 f"{out} holds a run of a different recipe (fingerprint {previous}, now "
                 f"{recipe.fingerprint()}): use another output_dir, or --restart to discard it"
             )
-    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / OUTPUT_MARKER, {"written_by": "grist", "holds": "a corpus run: --restart deletes it"})
     write_json(run_file, {"fingerprint": recipe.fingerprint(), "recipe": recipe.model_dump()})
 
 
@@ -355,6 +400,7 @@ class RunResult:
 def run(recipe: Recipe, *, restart: bool = False, executor: Executor | None = None) -> RunResult:
     t0 = time.perf_counter()
     out = Path(recipe.output_dir)
+    _refuse_foreign(out)
     lock = _lock_output(out)
     try:
         return _run_locked(recipe, out, restart, executor, t0)

@@ -19,7 +19,7 @@ import yaml
 
 from pipeline.recipe import load_recipe
 from pipeline.report import write_outputs
-from pipeline.run import list_units, run
+from pipeline.run import RunError, list_units, run
 from pipeline.shards import verify_dir
 from tests.conftest import ROOT
 
@@ -160,3 +160,29 @@ def test_changed_recipe_refuses_to_resume(tmp_path: Path, change: str) -> None:
     assert proc.returncode == 2 and "different recipe" in proc.stderr
     proc = subprocess.run([*base, change, "--restart"], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_a_run_never_touches_files_grist_did_not_write(tmp_path: Path) -> None:
+    small = {"sources": SMALL_RECIPE["sources"][3:4], "steps": [{"step": "normalize"}], "workers": 1}
+    foreign = tmp_path / "repo"
+    foreign.mkdir()
+    (foreign / "README.md").write_text("mine")
+    with pytest.raises(
+        RunError, match=r"repo is not empty and was not written by grist \(it holds README.md\)"
+    ):
+        run(load_recipe(write_recipe(tmp_path, foreign, **small)), restart=True)
+    assert [p.name for p in foreign.iterdir()] == ["README.md"]
+
+    out = tmp_path / "out"
+    recipe = load_recipe(write_recipe(tmp_path, out, **small))
+    write_outputs(recipe, run(recipe), list_units(recipe))
+    (out / "notes.txt").write_text("the user's, written after the run")
+    (out / "shards" / "train" / "stray.bin").write_bytes(b"grist's folder: restart may delete it")
+    run(recipe)  # resuming a finished run is allowed, the user's file stays
+    written = {p.name for p in out.iterdir()}
+    assert {"notes.txt", "report.md", "funnel.png", "shards", "work", ".grist-output"} <= written
+    restarted = run(recipe, restart=True)
+    after = {".grist-output", ".lock", "run.json", "work", "shards", "tokenizer.json", "notes.txt"}
+    assert {p.name for p in out.iterdir()} == after  # no report yet: write_outputs writes it
+    assert not (out / "shards" / "train" / "stray.bin").exists() and (out / "notes.txt").exists()
+    assert restarted.sink_stats["shards"] >= 1
