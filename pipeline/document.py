@@ -23,6 +23,9 @@ class Document:
     source: str
     text: str
     meta: dict[str, Any] = field(default_factory=dict)
+    # Where the reader found it (a JSON Lines line, a Parquet row, a WARC record number), for
+    # messages about the input; not stored past the first stage.
+    position: int | None = None
 
 
 @dataclass(slots=True)

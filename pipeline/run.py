@@ -29,8 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+import xxhash
 
 from pipeline.atomic import atomic_path, read_json, write_json
 from pipeline.config import RecipeError
@@ -121,6 +123,10 @@ def removed_path(out: Path, step: str, unit: str) -> Path:
     return out / "removed" / step.replace("#", "_") / f"{unit}.parquet"
 
 
+def ids_path(out: Path, unit: str) -> Path:
+    return stage_dir(out, 0) / f"{unit}.ids.parquet"
+
+
 def quarantine_path(out: Path, unit: str) -> Path:
     return out / "quarantine" / f"{unit}.jsonl"
 
@@ -159,7 +165,7 @@ def read_unit(recipe: Recipe, unit: Unit) -> Iterator[Document | BadRecord]:
 
 
 def _read_input(
-    recipe: Recipe, unit: Unit, bad: list[BadRecord], read_stats: dict[str, int]
+    recipe: Recipe, unit: Unit, bad: list[BadRecord], read_stats: dict[str, int], ids: list[Document]
 ) -> Iterator[Document]:
     for item in read_unit(recipe, unit):
         if isinstance(item, BadRecord):
@@ -168,6 +174,7 @@ def _read_input(
         else:
             read_stats["docs"] += 1
             read_stats["chars"] += len(item.text)
+            ids.append(Document(item.id, item.source, "", position=item.position))
             yield item
 
 
@@ -203,8 +210,9 @@ def run_stage_unit(args: tuple[Recipe, str, int, Unit]) -> dict[str, Any]:
     bad: list[BadRecord] = []
     read_stats = {"docs": 0, "bad": 0, "chars": 0}
     removals: dict[str, list[Removal]] = {}
+    read_ids: list[Document] = []  # stage 0: every document read, for the corpus-wide id check
     if stage_index == 0:
-        batches = _batched(_read_input(recipe, unit, bad, read_stats), recipe.batch_size)
+        batches = _batched(_read_input(recipe, unit, bad, read_stats, read_ids), recipe.batch_size)
     else:
         batches = _read_stage_output(out, stage_index - 1, unit.id, recipe.batch_size)
     chain: list[tuple[str, Step]] = []
@@ -256,6 +264,10 @@ def run_stage_unit(args: tuple[Recipe, str, int, Unit]) -> dict[str, Any]:
                 )
     if summary is not None:
         summary.write(sdir / f"{unit.id}.summary.parquet")
+    if stage_index == 0:
+        ids = pa.table({"id": [d.id for d in read_ids], "position": [d.position for d in read_ids]})
+        with atomic_path(ids_path(out, unit.id)) as tmp:
+            pq.write_table(ids, tmp)
     result = {
         "unit": unit.id,
         "stage": stage_index,
@@ -374,6 +386,46 @@ def _check_fingerprint(recipe: Recipe, out: Path, restart: bool) -> None:
     write_json(run_file, {"fingerprint": recipe.fingerprint(), "recipe": recipe.model_dump()})
 
 
+def _check_unique_ids(out: Path, units: list[Unit]) -> None:
+    """Ids must be unique across the corpus: dedup keeps a duplicate by id, the val split hashes
+    ids, the shards are indexed by them. Two records with one id stop the run after reading,
+    naming both inputs and where in them, before any corpus-wide step; the two units' reads are
+    undone so that a rerun reads the corrected inputs."""
+    hashes, owner, row = [], [], []
+    for k, u in enumerate(units):
+        ids = pq.read_table(ids_path(out, u.id), columns=["id"])["id"].to_pylist()
+        hashes.append(np.fromiter((xxhash.xxh3_64_intdigest(i.encode()) for i in ids), np.uint64, len(ids)))
+        owner.append(np.full(len(ids), k, np.int32))
+        row.append(np.arange(len(ids), dtype=np.int64))
+    if not hashes:
+        return
+    h, who, where = np.concatenate(hashes), np.concatenate(owner), np.concatenate(row)
+    order = np.argsort(h, kind="stable")
+    same = np.flatnonzero(h[order][1:] == h[order][:-1])
+    for i in same:
+        a, b = order[i], order[i + 1]
+        first, second = (_id_at(out, units[who[j]], int(where[j])) for j in (a, b))
+        if first[0] != second[0]:
+            continue  # two ids that share a 64-bit hash
+        for j in (a, b):
+            (stage_dir(out, 0) / f"{units[who[j]].id}.done.json").unlink(missing_ok=True)
+        raise RunError(
+            f"document id {first[0]!r} is not unique: {first[1]} and {second[1]}. Ids must be unique "
+            "across the corpus: fix the input, or point the source's id_field at a unique field"
+        )
+
+
+def _id_at(out: Path, unit: Unit, row: int) -> tuple[str, str]:
+    """(id, `path line N`) of the row-th document a unit read."""
+    t = pq.read_table(ids_path(out, unit.id)).slice(row, 1).to_pylist()[0]
+    at = (
+        f"line {t['position']}"
+        if unit.path.endswith((".jsonl", ".gz", ".zst"))
+        else f"record {t['position']}"
+    )
+    return t["id"], f"{unit.path} {at}" if t["position"] is not None else unit.path
+
+
 def _check_error_budget(recipe: Recipe, out: Path, results: list[dict[str, Any]]) -> None:
     docs = sum(r["read"]["docs"] for r in results)
     bad = sum(r["read"]["bad"] for r in results)
@@ -428,6 +480,7 @@ def _run_locked(recipe: Recipe, out: Path, restart: bool, executor: Executor | N
         stage_results.append(results)
         if stage.index == 0:
             _check_error_budget(recipe, out, results)
+            _check_unique_ids(out, units)
         phase_seconds[f"stage{stage.index}"] = time.perf_counter() - t_phase
         if stage.summarize:
             t_phase = time.perf_counter()

@@ -7,6 +7,7 @@ import gzip
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -186,3 +187,23 @@ def test_a_run_never_touches_files_grist_did_not_write(tmp_path: Path) -> None:
     assert {p.name for p in out.iterdir()} == after  # no report yet: write_outputs writes it
     assert not (out / "shards" / "train" / "stray.bin").exists() and (out / "notes.txt").exists()
     assert restarted.sink_stats["shards"] >= 1
+
+
+def test_duplicate_ids_in_two_files_stop_the_run_after_reading(tmp_path: Path) -> None:
+    with gzip.open(ROOT / "data" / "sample" / "web_dolma_cc.jsonl.gz", "rt", encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.jsonl").write_text("\n".join(lines[:20]) + "\n")
+    reused = lines[20:30] + lines[7:8]  # its last line repeats a.jsonl's line 8
+    (tmp_path / "in" / "b.jsonl").write_text("\n".join(reused) + "\n")
+    source = {"name": "web", "path": str(tmp_path / "in" / "*.jsonl"), "format": "jsonl"}
+    out = tmp_path / "out"
+    recipe = load_recipe(write_recipe(tmp_path, out, sources=[source], steps=[{"step": "exact_dedup"}]))
+    dup = json.loads(lines[7])["id"]
+    expected = f"document id {dup!r} is not unique: {tmp_path / 'in' / 'a.jsonl'} line 8 and "
+    with pytest.raises(RunError, match=re.escape(expected + f"{tmp_path / 'in' / 'b.jsonl'} line 11")):
+        run(recipe)
+    assert not (out / "work" / "plan-exact_dedup").exists()  # stopped before any corpus-wide step
+    (tmp_path / "in" / "b.jsonl").write_text("\n".join(lines[20:30]) + "\n")  # the user fixes the input
+    result = run(recipe)  # the rerun reads both files again
+    assert sum(r["read"]["docs"] for r in result.stage_results[0]) == 30

@@ -147,7 +147,7 @@ class RecordMapper:
             if doc_id is not None:
                 meta["orig_id"] = doc_id
             doc_id = derived_id(self.source, self.name, position)
-        return Document(doc_id, self.source, text, meta)
+        return Document(doc_id, self.source, text, meta, position)
 
 
 def _merge_meta(meta: dict[str, Any], nested: Any) -> None:

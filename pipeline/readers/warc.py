@@ -134,7 +134,7 @@ def _html_document(
         detail = f"{extractor_name} found no text in {url}"
         return bad_record(path, number, None, "empty_text", detail, payload)
     meta = {"url": url, "date": record.rec_headers.get_header("WARC-Date"), "extractor": extractor_name}
-    return Document(_record_id(record, source, path, number), source, text, meta)
+    return Document(_record_id(record, source, path, number), source, text, meta, number)
 
 
 def _wet_document(
@@ -150,7 +150,7 @@ def _wet_document(
     meta = {"url": url, "date": record.rec_headers.get_header("WARC-Date")}
     if language := record.rec_headers.get_header("WARC-Identified-Content-Language"):
         meta["language"] = language
-    return Document(_record_id(record, source, path, number), source, text, meta)
+    return Document(_record_id(record, source, path, number), source, text, meta, number)
 
 
 def _record_id(record: ArcWarcRecord, source: str, path: Path, number: int) -> str:
