@@ -20,7 +20,7 @@ from pipeline.decontam.pack import DEFAULT_PACK, Item, Pack, build_pack
 from pipeline.document import Document
 from pipeline.recipe import validate_step_params
 from pipeline.steps.decontaminate import Decontaminate
-from pipeline.textnorm import reference_words, word_hash
+from pipeline.text.words import reference_words, word_hash
 from tests.conftest import ROOT, SAMPLE, load_sample
 
 

@@ -22,7 +22,7 @@ from typing import Literal
 import numpy as np
 
 from pipeline.minhash.shingles import ShingleSets
-from pipeline.textnorm import fmix64_array
+from pipeline.text.hashing import fmix64_array
 
 Scheme = Literal["affine32", "legacy"]
 EMPTY = np.uint32(0xFFFFFFFF)  # datasketch's initial value: a document without shingles
