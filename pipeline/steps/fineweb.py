@@ -6,7 +6,7 @@ import numpy as np
 
 from pipeline.document import Document
 from pipeline.steps.base import Filter, Verdict
-from pipeline.steps.text_stats import count_ending, duplicate_stats, text_stats
+from pipeline.text.stats import count_ending, duplicate_stats, text_stats
 
 TERMINAL_PUNCTUATION = (
     # FineWeb's own: . ' " ! ?

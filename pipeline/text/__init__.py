@@ -7,6 +7,10 @@
   what near-duplicate detection (`pipeline.minhash`) and decontamination
   (`pipeline.decontam`) match on. Their values are persistent: MinHash signatures and the
   shipped benchmark pack are made of them.
+* `stats`: whitespace tokens of code points and the statistics the heuristic filters
+  (Gopher, C4, FineWeb) read. Token fingerprints are only compared with each other and
+  never stored, so unlike word hashes their values may change.
 
-Nothing is imported here, so that importing one module does not pay for the others.
+Nothing is imported here, so that a step needing words does not pay for the statistics'
+character table, and the other way round.
 """
