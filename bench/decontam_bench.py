@@ -35,7 +35,7 @@ from pipeline.decontam.pack import Item
 from pipeline.document import Document, Removal
 from pipeline.driver import run_global
 from pipeline.steps.decontaminate import Decontaminate
-from pipeline.textnorm import reference_words
+from pipeline.text.words import reference_words
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"

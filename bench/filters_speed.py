@@ -19,12 +19,12 @@ from collections import Counter
 from pathlib import Path
 
 from pipeline.document import Document
-from pipeline.steps import text_stats
 from pipeline.steps.base import Filter
 from pipeline.steps.c4 import C4Filter
 from pipeline.steps.fineweb import FineWebFilter
 from pipeline.steps.gopher_quality import GopherQualityFilter
 from pipeline.steps.gopher_repetition import GopherRepetitionFilter
+from pipeline.text.stats import clear_cache
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
 
@@ -41,7 +41,7 @@ def run_chain(chain: list[Filter], records: list[dict], batch: int) -> tuple[flo
     """Seconds to push all records through the chain, and the removal reasons."""
     docs = [Document(r["id"], r.get("source", ""), r["text"]) for r in records]  # fresh: C4 rewrites
     reasons: Counter = Counter()
-    text_stats.clear_cache()
+    clear_cache()
     start = time.perf_counter()
     for i in range(0, len(docs), batch):
         kept = docs[i : i + batch]

@@ -261,10 +261,10 @@ def bench_signatures(texts: list[str], repeats: int, datasketch_mb: float) -> di
             signatures(sets, 112, 1, "affine32")
 
     grist()  # warm: regex tables, permutations, the per-process word cache starts empty again below
-    from pipeline import textnorm
+    from pipeline.text import words as text_words
 
     def grist_cold() -> None:
-        textnorm.UNICODE_WORDS.cache.clear()
+        text_words.UNICODE_WORDS.cache.clear()
         grist()
 
     sub, size = [], 0

@@ -25,7 +25,7 @@ class Document:
     meta: dict[str, Any] = field(default_factory=dict)
     # Where the reader found it (a JSON Lines line, a Parquet row, a WARC record number), for
     # messages about the input; not stored past the first stage.
-    position: int | None = None
+    position: int | None = field(default=None, compare=False)
 
 
 @dataclass(slots=True)

@@ -17,9 +17,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline.atomic import atomic_path, write_json
+from pipeline.counters import merge_step_counters, sum_reasons
 from pipeline.recipe import Recipe
 from pipeline.run import get_pipeline, plan_dir
-from pipeline.stats import merge_step_counters, sum_reasons
 from pipeline.steps.base import GlobalStep
 
 if TYPE_CHECKING:

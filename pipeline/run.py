@@ -36,12 +36,12 @@ import xxhash
 
 from pipeline.atomic import atomic_path, read_json, write_json
 from pipeline.config import RecipeError
+from pipeline.counters import Counters, sum_reasons, tally
 from pipeline.document import Document, Removal, docs_to_table, removals_to_table, table_to_docs
 from pipeline.driver import UnitSummary, plan_once
 from pipeline.executor import Executor, make_executor
 from pipeline.readers import BadRecord, expand_paths, read_source
 from pipeline.recipe import Recipe, build_steps
-from pipeline.stats import Counters, sum_reasons, tally
 from pipeline.steps.base import DocumentStep, GlobalStep, Sink, Step, Summaries
 
 

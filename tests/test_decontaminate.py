@@ -21,7 +21,7 @@ from pipeline.decontam.pack import DEFAULT_PACK, Item, Pack, build_pack
 from pipeline.document import Document
 from pipeline.steps.base import build_step
 from pipeline.steps.decontaminate import Decontaminate
-from pipeline.textnorm import reference_words, word_hash
+from pipeline.text.words import reference_words, word_hash
 from tests.conftest import ROOT, SAMPLE, load_sample
 
 

@@ -24,7 +24,7 @@ from pipeline.steps.c4 import CITATION, C4Filter
 from pipeline.steps.fineweb import FineWebFilter
 from pipeline.steps.gopher_quality import GopherQualityFilter
 from pipeline.steps.gopher_repetition import GopherRepetitionFilter
-from pipeline.steps.text_stats import clear_cache, duplicate_stats, paragraphs, repeated_ngrams, text_stats
+from pipeline.text.stats import clear_cache, duplicate_stats, paragraphs, repeated_ngrams, text_stats
 
 SAMPLE = Path(__file__).parents[1] / "data/sample"
 

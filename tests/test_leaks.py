@@ -10,7 +10,7 @@ from test_train_corpus import sample_docs
 
 from pipeline.__main__ import main
 from pipeline.leaks import audit
-from pipeline.shards import ShardWriter
+from pipeline.shards import ShardWriter, verify_dir, write_index
 from pipeline.tokenizer import SEPARATOR, Encoder, save_tokenizer, train_bpe
 
 ITEMS = Path(__file__).parent / "data" / "benchmark_items.jsonl"
@@ -26,6 +26,7 @@ def write_corpus(root: Path, train: list[dict], val: list[dict]) -> Path:
             for d, doc_ids in zip(docs, ids, strict=True):
                 w.add(d["id"], d["source"], doc_ids, len(d["text"].encode()))
             w.close()
+    write_index(verify_dir(root / "shards", indexed=False))
     return root
 
 

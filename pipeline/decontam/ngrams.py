@@ -1,6 +1,6 @@
 """The words decontamination matches on, and their n-gram hashes, for a whole batch at once.
 
-Words are `pipeline.textnorm`'s normalized words with their byte spans (span removal cuts text
+Words are `pipeline.text.words`'s normalized words with their byte spans (span removal cuts text
 around a match), less the numbers. Normalization folds every digit to `0` so that a leaked
 GSM8K problem with other numbers is still found; but a folded number then matches any other
 number, and "adults between the ages of 18 and 49" in a Wikipedia article matched an MMLU
@@ -9,7 +9,7 @@ that differ. So numbers are wildcards here, dropped from the word stream: they n
 gram nor count towards one, and an n-gram is always n words of text. The pack and the corpus
 go through this same function, so they always agree.
 
-N-gram hashes are the polynomial over word hashes of `textnorm.combine`, computed for every
+N-gram hashes are the polynomial over word hashes of `text.hashing.combine`, computed for every
 position with `n` vectorised multiply-adds; the shorter grams matched for short benchmark
 items (6 words) fall out of the same loop for free.
 """
@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline import textnorm
-from pipeline.textnorm import NGRAM_BASE, Words, word_hash
+from pipeline.text import words as normalized
+from pipeline.text.hashing import NGRAM_BASE
+from pipeline.text.words import Words, word_hash
 
 _U64 = np.uint64
 # Every number normalizes to a run of zeros; longer ones (rare) are kept as words.
@@ -40,7 +41,7 @@ def is_number(hashes: np.ndarray) -> np.ndarray:
 
 def words(texts: list[str]) -> Words:
     """The matchable words of every text: normalized, hashed, with byte spans, numbers dropped."""
-    w = textnorm.words(texts)
+    w = normalized.words(texts)
     return w.take(~is_number(w.hashes))
 
 

@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 
 from pipeline.minhash.config import NONE, MinHashConfig, sig_matrix
 from pipeline.minhash.lsh import UnitRef, group_of
-from pipeline.textnorm import fmix64_array
+from pipeline.text.hashing import fmix64_array
 
 BYTES_PER_MEMBER_EXTRA = 1100  # ids, sort keys, their sorted copies, allocator slack (measured)
 DROP_SCHEMA = pa.schema(

@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 
 from pipeline.minhash.config import MinHashConfig, sig_matrix
 from pipeline.minhash.signatures import band_keys
-from pipeline.textnorm import fmix64_array
+from pipeline.text.hashing import fmix64_array
 
 BYTES_PER_BAND_ENTRY = 64  # key + gid, their sorted copies and the sort's index, with headroom
 BYTES_PER_PAIR = 48  # packed pair, sort temporaries

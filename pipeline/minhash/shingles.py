@@ -1,12 +1,12 @@
 """Text to shingle hashes: normalized words, word n-grams, one 32-bit hash per n-gram.
 
-Words and their hashes are `pipeline.textnorm`'s (datatrove's normalization, so near-duplicate
+Words and their hashes are `pipeline.text.words`'s (datatrove's normalization, so near-duplicate
 rates compare). Two implementations that must agree bit for bit, and a test holds them to it
 on real text:
 
 * `reference_*`: plain Python, one word and one shingle at a time. Slow, obviously right, and
   what the datasketch comparison feeds to `datasketch.MinHash`.
-* `shingle_batch`: the hot path. Word hashes of a whole batch at once (`textnorm.words`), then
+* `shingle_batch`: the hot path. Word hashes of a whole batch at once (`text.words.words`), then
   n-gram hashes as the same polynomial one level up, over word hashes, for all positions with
   `n` vectorised multiply-adds.
 
@@ -21,7 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from pipeline.textnorm import CHUNK_BYTES, NGRAM_BASE, combine, reference_words, word_hash, words
+from pipeline.text.hashing import NGRAM_BASE, combine
+from pipeline.text.words import CHUNK_BYTES, reference_words, word_hash, words
 
 _U64 = np.uint64
 

@@ -22,7 +22,7 @@ from typing import Literal
 import numpy as np
 
 from pipeline.minhash.shingles import ShingleSets
-from pipeline.textnorm import fmix64_array
+from pipeline.text.hashing import WORD_BASE, fmix64_array
 
 Scheme = Literal["affine32", "legacy"]
 EMPTY = np.uint32(0xFFFFFFFF)  # datasketch's initial value: a document without shingles
@@ -86,14 +86,15 @@ def signatures(sets: ShingleSets, num_perm: int, seed: int, scheme: Scheme) -> n
 def band_keys(sigs: np.ndarray, bands: int, rows: int) -> np.ndarray:
     """(documents, bands) uint64: a 64-bit hash of each band's `rows` values. Two documents
     share a key when the band is equal (or, with probability 2^-64, by accident; the optional
-    verification catches that like any other false candidate)."""
+    verification catches that like any other false candidate). Each key is
+    `text.hashing.hash_units` of (band + 1, the band's values), for all documents at once."""
     n = len(sigs)
     keys = np.empty((n, bands), np.uint64)
     with np.errstate(over="ignore"):
         for band in range(bands):
             h = np.full(n, np.uint64(band + 1))
             for r in range(rows):
-                h = h * np.uint64(0x9E3779B97F4A7C15) + sigs[:, band * rows + r].astype(np.uint64)
+                h = h * np.uint64(WORD_BASE) + sigs[:, band * rows + r].astype(np.uint64)
             keys[:, band] = fmix64_array(h)
     return keys
 

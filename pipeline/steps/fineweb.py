@@ -8,7 +8,7 @@ from pydantic import NonNegativeFloat, NonNegativeInt
 from pipeline.config import UnitFloat
 from pipeline.document import Document
 from pipeline.steps.base import Filter, Verdict
-from pipeline.steps.text_stats import count_ending, duplicate_stats, text_stats
+from pipeline.text.stats import count_ending, duplicate_stats, text_stats
 
 TERMINAL_PUNCTUATION = (
     # FineWeb's own: . ' " ! ?

@@ -8,7 +8,7 @@ from pydantic import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveIn
 from pipeline.config import UnitFloat
 from pipeline.document import Document
 from pipeline.steps.base import Filter, Verdict
-from pipeline.steps.text_stats import TextStats, count_ending, count_starting, text_stats, word_fingerprints
+from pipeline.text.stats import TextStats, count_ending, count_starting, text_stats, word_fingerprints
 
 STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
 ELLIPSES = ("...", "…")
@@ -33,7 +33,7 @@ class GopherQualityFilter(Filter):
     * ``stop_words``: fewer than `min_stop_words` of the `stop_words` occur (distinct words,
       exact case, surrounding punctuation ignored).
 
-    Definitions (see `text_stats`): a *word* is a whitespace-separated token with at least one
+    Definitions (see `pipeline.text.stats`): a *word* is a whitespace-separated token with at least one
     character that is not punctuation or a symbol; its length counts those characters only.
     *Tokens* count words and symbol runs the way a word tokenizer would ("(hello)," is three).
 

@@ -11,7 +11,7 @@ from pydantic import PositiveInt
 from pipeline.config import UnitFloat
 from pipeline.document import Document
 from pipeline.steps.base import Filter, Verdict
-from pipeline.steps.text_stats import duplicate_stats, paragraphs, repeated_ngrams, text_stats
+from pipeline.text.stats import duplicate_stats, paragraphs, repeated_ngrams, text_stats
 
 TOP_N_GRAMS: Mapping[int, float] = MappingProxyType({2: 0.20, 3: 0.18, 4: 0.16})
 DUP_N_GRAMS: Mapping[int, float] = MappingProxyType({5: 0.15, 6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11, 10: 0.10})
@@ -37,7 +37,7 @@ class GopherRepetitionFilter(Filter):
       n-grams that repeat an earlier n-gram > `dup_n_grams[n]`.
 
     Words are whitespace-separated tokens (punctuation stays attached), and n-grams are
-    hashed and counted with numpy over whole batches (see `text_stats`): no per-n-gram
+    hashed and counted with numpy over whole batches (see `pipeline.text.stats`): no per-n-gram
     string is ever built, which is where datatrove's version of this filter spends its time.
 
     Differences from datatrove's `GopherRepetitionFilter`, all deliberate:

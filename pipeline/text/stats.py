@@ -12,11 +12,15 @@ statistic the filters need is arithmetic on those arrays:
   one piece for a punctuation run glued to the start and one for a run glued to the end of
   a word ("(hello)," is three pieces). Gopher and FineWeb ratios use pieces as their
   denominator, like datatrove does with NLTK tokens, at none of NLTK's cost.
-* **Token fingerprints** are 64-bit polynomial hashes of each token's characters, computed
-  for all tokens at once from one prefix sum (`h(s, e) = (G[e] - G[s]) * M^-s mod 2^64`),
-  then mixed. No Python `hash()` is involved, so results are the same in every process.
-* **N-gram statistics** combine fingerprints arithmetically (`h * M + next`, wrapping
-  uint64) and find repeats by sorting, for a whole batch of documents at once.
+* **Token fingerprints** are `pipeline.text.hashing`'s polynomial hashes of each token's
+  code points, with the token's length mixed in (a NUL counts as a symbol, so two tokens can
+  differ only by a leading zero code point), computed for all tokens at once from one prefix sum. No Python
+  `hash()` is involved, so results are the same in every process. Their values mean nothing
+  outside this module: they are only compared with each other (tokens with tokens, token
+  cores with `word_fingerprints`), never stored, so they may change with the engine.
+* **N-gram statistics** combine fingerprints as the same polynomial one level up
+  (`h * NGRAM_BASE + next`, wrapping uint64) and find repeats by sorting, for a whole batch
+  of documents at once.
 
 Work is batched: `text_stats(texts)` analyses many documents in one pass over their
 concatenation, and keeps the results in a small cache keyed by the text itself, so two
@@ -33,6 +37,8 @@ from dataclasses import dataclass
 from itertools import repeat
 
 import numpy as np
+
+from pipeline.text.hashing import NGRAM_BASE, SpanHasher, fmix64_array
 
 # Character classes, one bit each, looked up per code point in a table over the BMP.
 _SPACE = np.uint8(1)  # str.isspace(): the separators of str.split()
@@ -54,45 +60,10 @@ _BMP = "".join(map(chr, range(0x10000)))
 _CLASS_TABLE = np.fromiter(map(_char_class, _BMP), np.uint8, 0x10000)
 del _BMP
 
-_MUL = np.uint64(0x9E3779B97F4A7C15)  # odd: invertible mod 2^64
-_NGRAM_MUL = np.uint64(0xD6E8FEB86659FD93)
-_LEN_SALT = np.uint64(0xA0761D6478BD642F)
+_NGRAM_BASE = np.uint64(NGRAM_BASE)
 _CHUNK_CHARS = 1 << 17  # documents are analysed in concatenated chunks of about this size
 _NGRAM_CHUNK_TOKENS = 1 << 15  # and their n-grams in groups of about this many tokens
 _CACHE_CHARS = 1 << 24  # how much text the per-document cache may cover
-
-
-def _power_table(base: int, size: int) -> np.ndarray:
-    """[base^0, base^1, ..., base^(size-1)] mod 2^64, by doubling (log2(size) numpy calls)."""
-    table = np.empty(size, np.uint64)
-    table[0] = 1
-    step = 1
-    while step < size:
-        table[step : 2 * step] = table[: min(step, size - step)] * np.uint64(pow(base, step, 1 << 64))
-        step *= 2
-    return table
-
-
-_POW = _power_table(int(_MUL), _CHUNK_CHARS)  # M^k, enough for a chunk of documents
-_INV = _power_table(pow(int(_MUL), -1, 1 << 64), _CHUNK_CHARS)  # M^-k
-
-
-def _powers(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Power tables with at least n entries: the shared ones, or (for a document larger than
-    them) temporary ones, so that one huge document does not pin memory for the process."""
-    if n <= len(_POW):
-        return _POW, _INV
-    return _power_table(int(_MUL), n), _power_table(pow(int(_MUL), -1, 1 << 64), n)
-
-
-def mix64(x: np.ndarray) -> np.ndarray:
-    """splitmix64's finaliser: spreads structured 64-bit values (polynomials, indices) over
-    all bits, so that sums and products of them behave like random values."""
-    x = x ^ (x >> np.uint64(30))
-    x = x * np.uint64(0xBF58476D1CE4E5B9)
-    x = x ^ (x >> np.uint64(27))
-    x = x * np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
 
 
 def _codepoints(text: str) -> np.ndarray:
@@ -131,12 +102,6 @@ class TextStats:
         return len(self.hashes)
 
 
-def _fingerprint(prefix: np.ndarray, inv: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
-    """Fingerprints of the character spans [start, end) given prefix = cumsum(c_k * M^k)."""
-    poly = (prefix[end] - prefix[start]) * inv[start]
-    return mix64(poly ^ ((end - start).astype(np.uint64) * _LEN_SALT))
-
-
 def _segment_sums(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     """Sums of values over [offsets[i], offsets[i+1]) (empty segments sum to 0)."""
     acc = np.zeros(len(values) + 1, np.int64)
@@ -148,7 +113,6 @@ def _analyze_chunk(texts: Sequence[str]) -> list[TextStats]:
     joined = "\n".join(texts)  # "\n" is whitespace: no token spans two documents
     cp = _codepoints(joined)
     n = len(cp)
-    powers, inverses = _powers(n + 1)
     cls = _classify(cp)
     space = (cls & _SPACE).view(bool)
     symbol = (cls & _SYMBOL) != 0
@@ -171,16 +135,15 @@ def _analyze_chunk(texts: Sequence[str]) -> list[TextStats]:
     lead = symbol[starts] & is_word
     trail = symbol[ends - 1] & is_word
 
-    prefix = np.zeros(n + 1, np.uint64)
-    np.cumsum(cp * powers[:n], out=prefix[1:])
-    hashes = _fingerprint(prefix, inverses, starts, ends)
+    spans = SpanHasher(cp)
+    hashes = spans.hashes(starts, ends, with_length=True)
     # Cores drop up to two symbols at each edge: "(the)," -> "the", enough for stop words.
     core_start, core_end = starts.copy(), ends.copy()
     last_char = max(n - 1, 0)
     for _ in range(2):
         core_start += symbol[np.minimum(core_start, last_char)] & (core_start < core_end)
         core_end -= symbol[np.maximum(core_end - 1, 0)] & (core_start < core_end)
-    core_hashes = _fingerprint(prefix, inverses, core_start, core_end)
+    core_hashes = spans.hashes(core_start, core_end, with_length=True)
 
     doc_starts = np.zeros(len(texts) + 1, np.int64)
     np.cumsum([len(t) + 1 for t in texts], out=doc_starts[1:])
@@ -342,9 +305,9 @@ def _ngram_chunk(stats: Sequence[TextStats], top: dict[int, np.ndarray], dup: di
     ns = sorted(top.keys() | dup.keys())
     low, high = ns[0], ns[-1]
     pos = np.flatnonzero(np.arange(len(hashes)) + low <= doc_end)
-    keys = hashes[pos] ^ mix64(doc_of[pos].astype(np.uint64) + np.uint64(1))
+    keys = hashes[pos] ^ fmix64_array(doc_of[pos].astype(np.uint64) + np.uint64(1))
     for k in range(1, low):
-        keys = keys * _NGRAM_MUL + hashes[pos + k]
+        keys = keys * _NGRAM_BASE + hashes[pos + k]
     for n in range(low, high + 1):
         pos, keys = _drop_unique(pos, keys)
         order = np.argsort(keys, kind="stable")  # stable: ties keep ascending positions
@@ -376,7 +339,7 @@ def _ngram_chunk(stats: Sequence[TextStats], top: dict[int, np.ndarray], dup: di
         keep = np.sort(order[in_group])
         keep = keep[pos[keep] + n + 1 <= doc_end[pos[keep]]]
         pos = pos[keep]
-        keys = keys[keep] * _NGRAM_MUL + hashes[pos + n]
+        keys = keys[keep] * _NGRAM_BASE + hashes[pos + n]
 
 
 def duplicate_stats(items: Sequence[str]) -> tuple[int, int]:

@@ -13,15 +13,19 @@ Two implementations that must agree bit for bit, and tests hold them to it on re
   Slow, obviously right.
 * `words`: the hot path. It works on the UTF-8 bytes of a whole batch at once with numpy: a
   256-entry table lower-cases ASCII, folds ASCII digits and turns ASCII separators into word
-  breaks; each word's hash is a polynomial over its bytes computed for all words at once from
-  one prefix sum (the base is odd, hence invertible modulo 2^64). Only stretches between ASCII
+  breaks; each word's hash is `hashing`'s polynomial over its bytes, computed for all words at
+  once from one prefix sum (`hashing.SpanHasher`). Only stretches between ASCII
   breaks that hold non-ASCII bytes go through the reference, once per distinct stretch (a
   per-process cache), because Unicode case folding, decomposition and separators need the
   Unicode database. That is exact because ASCII separators are also Unicode separators, and
   case folding and NFD never look across them. Such a stretch may yield several words; they
   all get the stretch's byte span, which is exact enough for cutting text around a match.
 
-A word sequence hashes as the same polynomial one level up, over word hashes (`combine`).
+A word sequence hashes as the same polynomial one level up, over word hashes
+(`hashing.combine`).
+
+These hash values are persistent (MinHash signatures, the shipped decontamination pack): any
+change to the normalisation or to `hashing` that moves them must rebuild both.
 """
 
 from __future__ import annotations
@@ -32,32 +36,10 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-MASK64 = (1 << 64) - 1
-WORD_BASE = 0x9E3779B97F4A7C15  # odd: invertible modulo 2^64, so prefix sums can be divided out
-NGRAM_BASE = 0xD6E8FEB86659FD93  # odd, unrelated to WORD_BASE
-CHUNK_BYTES = 1 << 22  # bytes hashed per prefix sum: bounds the power tables and temporaries
+from pipeline.text.hashing import SHARED_UNITS, hash_spans, hash_units
+
+CHUNK_BYTES = SHARED_UNITS  # bytes hashed per prefix sum: the shared power tables cover a chunk
 _U64 = np.uint64
-
-_FMIX64 = (33, 0xFF51AFD7ED558CCD, 33, 0xC4CEB9FE1A85EC53, 33)
-
-
-def fmix64(h: int) -> int:
-    """MurmurHash3's 64-bit finalizer: spreads a polynomial hash over all 64 bits."""
-    s1, m1, s2, m2, s3 = _FMIX64
-    h ^= h >> s1
-    h = (h * m1) & MASK64
-    h ^= h >> s2
-    h = (h * m2) & MASK64
-    return h ^ (h >> s3)
-
-
-def fmix64_array(h: np.ndarray) -> np.ndarray:
-    s1, m1, s2, m2, s3 = (_U64(v) for v in _FMIX64)
-    h = h ^ (h >> s1)
-    h *= m1
-    h ^= h >> s2
-    h *= m2
-    return h ^ (h >> s3)
 
 
 # ----------------------------------------------------------------------------- reference
@@ -80,19 +62,8 @@ def reference_words(text: str) -> list[str]:
 
 
 def word_hash(word: str) -> int:
-    """64-bit hash of one normalized word: Horner's polynomial over its UTF-8 bytes, mixed."""
-    h = 0
-    for byte in word.encode("utf-8"):
-        h = (h * WORD_BASE + byte) & MASK64
-    return fmix64(h)
-
-
-def combine(word_hashes: list[int] | tuple[int, ...]) -> int:
-    """64-bit hash of a word sequence: the same polynomial over word hashes."""
-    h = 0
-    for w in word_hashes:
-        h = (h * NGRAM_BASE + w) & MASK64
-    return h
+    """64-bit hash of one normalized word: the polynomial over its UTF-8 bytes, mixed."""
+    return hash_units(word.encode("utf-8"))
 
 
 # ----------------------------------------------------------------------------- vectorised
@@ -114,41 +85,6 @@ def _byte_table() -> np.ndarray:
 
 
 CHAR_TABLE = _byte_table()
-
-
-class _Powers:
-    """WORD_BASE^k and WORD_BASE^-k modulo 2^64 for k < size, grown on demand."""
-
-    def __init__(self) -> None:
-        self.size = 0
-        self.up = np.empty(0, _U64)
-        self.down = np.empty(0, _U64)
-
-    def ensure(self, size: int) -> None:
-        if size <= self.size:
-            return
-        size = max(size, 1 << 20)
-        inv = pow(WORD_BASE, -1, 1 << 64)
-        with np.errstate(over="ignore"):
-            self.up = np.cumprod(np.full(size, WORD_BASE, _U64))
-            self.down = np.cumprod(np.full(size, inv, _U64))
-        self.up = np.concatenate([np.ones(1, _U64), self.up[:-1]])
-        self.down = np.concatenate([np.ones(1, _U64), self.down[:-1]])
-        self.size = size
-
-
-_POWERS = _Powers()
-
-
-def hash_spans(data: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """`word_hash` of every byte span [starts[i], ends[i]) of `data`, all from one prefix sum:
-    sum(c_k B^(e-1-k)) = (P[e] - P[s]) * B^(e-1) with P the prefix sums of c_k * B^-k."""
-    n = len(data)
-    _POWERS.ensure(n + 1)
-    prefix = np.zeros(n + 1, _U64)
-    with np.errstate(over="ignore"):
-        np.cumsum(data.astype(_U64) * _POWERS.down[:n], out=prefix[1:])
-        return fmix64_array((prefix[ends] - prefix[starts]) * _POWERS.up[ends - 1])
 
 
 class _CharMap(dict[int, int | str | None]):
