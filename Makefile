@@ -20,12 +20,13 @@ $(STAMP): pyproject.toml
 corpus: $(STAMP)
 	$(BIN)/python -m pipeline run $(RECIPE)
 
-# The default model trains on the default corpus, built first when it is missing.
+# The default model trains on the default corpus, built first when it is missing. A second
+# `make train` continues an interrupted run, or says the run is finished and how to start over.
 out/default/manifest.json: | $(STAMP)
 	$(MAKE) corpus
 
 train: $(STAMP) out/default/manifest.json
-	$(BIN)/python -m train train recipes/train_default.yaml
+	$(BIN)/python -m train train recipes/train_default.yaml --resume=auto
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -18,7 +18,7 @@ from pipeline.document import Document, docs_to_table
 from pipeline.readers import BadRecord
 from pipeline.recipe import Recipe
 from pipeline.report import console
-from pipeline.run import Pipeline, list_units, read_unit
+from pipeline.run import Pipeline, apply_guarded, list_units, read_unit
 from pipeline.steps.base import DocumentStep
 from pipeline.steps.tokenize import Tokenize
 
@@ -71,10 +71,14 @@ def estimate(recipe: Recipe, sample_docs: int = 200) -> PlanReport:
     for name, step in pipe.steps.items():
         if isinstance(step, DocumentStep):
             before_docs, before_chars = len(batch) or 1, sum(len(d.text) for d in batch) or 1
-            batch, _ = step.apply([Document(d.id, d.source, d.text, dict(d.meta)) for d in batch], "sample")
+            copies = [Document(d.id, d.source, d.text, dict(d.meta)) for d in batch]
+            batch, _, failed = apply_guarded(step, name, copies, "sample")
             docs_rate *= len(batch) / before_docs
             chars_rate *= sum(len(d.text) for d in batch) / before_chars
             note = f"sampled {before_docs} docs"
+            if failed:
+                first = failed[0].detail or {}
+                note += f"; raised on {len(failed)} ({first.get('error')}): a run quarantines such documents"
         else:
             note = "decided on the whole corpus: upper bound"
         report.stages.append(

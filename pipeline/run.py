@@ -36,8 +36,15 @@ import xxhash
 
 from pipeline.atomic import atomic_path, read_json, write_json
 from pipeline.config import RecipeError
-from pipeline.counters import Counters, sum_reasons, tally
-from pipeline.document import Document, Removal, docs_to_table, removals_to_table, table_to_docs
+from pipeline.counters import Counters, merge_step_counters, sum_reasons, tally
+from pipeline.document import (
+    EXCERPT_CHARS,
+    Document,
+    Removal,
+    docs_to_table,
+    removals_to_table,
+    table_to_docs,
+)
 from pipeline.driver import UnitSummary, plan_once
 from pipeline.executor import Executor, make_executor
 from pipeline.readers import BadRecord, expand_paths, read_source
@@ -127,8 +134,9 @@ def ids_path(out: Path, unit: str) -> Path:
     return stage_dir(out, 0) / f"{unit}.ids.parquet"
 
 
-def quarantine_path(out: Path, unit: str) -> Path:
-    return out / "quarantine" / f"{unit}.jsonl"
+def quarantine_path(out: Path, unit: str, stage: int = 0) -> Path:
+    """Bad input records and the documents a step failed on, per unit and stage."""
+    return out / "quarantine" / (f"{unit}.jsonl" if stage == 0 else f"{unit}.stage{stage}.jsonl")
 
 
 def list_units(recipe: Recipe) -> list[Unit]:
@@ -195,6 +203,58 @@ def _batched(docs: Iterator[Document], size: int) -> Iterator[list[Document]]:
         yield batch
 
 
+STEP_ERROR = "step_error"  # the reason a document that made a step raise is quarantined with
+
+
+def apply_guarded(
+    step: Step, name: str, docs: list[Document], unit: str
+) -> tuple[list[Document], list[Removal], list[Removal]]:
+    """(kept, removed, failed): the step applied to a batch, and if it raises, to one document at
+    a time, so that one bad document (a plugin's bug, an input no rule foresaw) is set aside
+    with the exception instead of stopping the run. A step is retried only on the documents
+    of the batch that failed, so it must tolerate seeing a document again (every built-in does:
+    their changes are idempotent)."""
+    try:
+        kept, removed = step.apply(docs, unit)
+        return kept, removed, []
+    except Exception as e:
+        if len(docs) == 1:
+            detail = {"error": f"{type(e).__name__}: {e}"[:500]}
+            return [], [], [Removal(docs[0], name, STEP_ERROR, detail=detail)]
+    kept, removed, failed = [], [], []
+    for doc in docs:
+        k, r, f = apply_guarded(step, name, [doc], unit)
+        kept += k
+        removed += r
+        failed += f
+    return kept, removed, failed
+
+
+def _quarantine_record(unit: Unit, record: BadRecord | Removal) -> dict[str, Any]:
+    if isinstance(record, BadRecord):
+        return {
+            "unit": unit.id,
+            "path": record.path,
+            "line": record.line,
+            "field": record.field,
+            "reason": record.reason,
+            "detail": record.detail,
+            "excerpt": record.excerpt,
+        }
+    doc = record.doc
+    return {
+        "unit": unit.id,
+        "path": unit.path,
+        "line": doc.position,
+        "field": None,
+        "reason": record.reason,
+        "detail": f"step {record.step!r} raised {(record.detail or {}).get('error')} on document {doc.id!r}",
+        "excerpt": doc.text[:EXCERPT_CHARS],
+        "id": doc.id,
+        "step": record.step,
+    }
+
+
 def run_stage_unit(args: tuple[Recipe, str, int, Unit]) -> dict[str, Any]:
     """One pass of one unit through one stage. Idempotent; commits atomically."""
     recipe, out_str, stage_index, unit = args
@@ -210,6 +270,7 @@ def run_stage_unit(args: tuple[Recipe, str, int, Unit]) -> dict[str, Any]:
     bad: list[BadRecord] = []
     read_stats = {"docs": 0, "bad": 0, "chars": 0}
     removals: dict[str, list[Removal]] = {}
+    failures: list[Removal] = []
     read_ids: list[Document] = []  # stage 0: every document read, for the corpus-wide id check
     if stage_index == 0:
         batches = _batched(_read_input(recipe, unit, bad, read_stats, read_ids), recipe.batch_size)
@@ -229,10 +290,12 @@ def run_stage_unit(args: tuple[Recipe, str, int, Unit]) -> dict[str, Any]:
                 for name, step in chain:
                     n_in, chars_in = len(batch), sum(len(d.text) for d in batch)
                     t_step = time.perf_counter()
-                    kept, removed = step.apply(batch, unit.id)
-                    counters.record(name, n_in, chars_in, kept, removed, time.perf_counter() - t_step)
+                    kept, removed, failed = apply_guarded(step, name, batch, unit.id)
+                    seconds = time.perf_counter() - t_step
+                    counters.record(name, n_in, chars_in, kept, removed + failed, seconds)
                     if removed:
                         removals.setdefault(name, []).extend(removed)
+                    failures += failed
                     batch = kept
                 if summary is not None:
                     summary.add(batch)
@@ -244,24 +307,11 @@ def run_stage_unit(args: tuple[Recipe, str, int, Unit]) -> dict[str, Any]:
     for name, recs in removals.items():
         with atomic_path(removed_path(out, name, unit.id)) as tmp:
             pq.write_table(removals_to_table(recs), tmp, compression="zstd")
-    if bad:
-        with atomic_path(quarantine_path(out, unit.id)) as tmp, tmp.open("w", encoding="utf-8") as f:
-            for b in bad:
-                f.write(
-                    json.dumps(
-                        {
-                            "unit": unit.id,
-                            "path": b.path,
-                            "line": b.line,
-                            "field": b.field,
-                            "reason": b.reason,
-                            "detail": b.detail,
-                            "excerpt": b.excerpt,
-                        },
-                        ensure_ascii=False,
-                    )
-                    + "\n"
-                )
+    if bad or failures:
+        path = quarantine_path(out, unit.id, stage_index)
+        with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8") as f:
+            for record in [*bad, *failures]:
+                f.write(json.dumps(_quarantine_record(unit, record), ensure_ascii=False) + "\n")
     if summary is not None:
         summary.write(sdir / f"{unit.id}.summary.parquet")
     if stage_index == 0:
@@ -275,6 +325,7 @@ def run_stage_unit(args: tuple[Recipe, str, int, Unit]) -> dict[str, Any]:
         "steps": counters.data,
         "read": read_stats if stage_index == 0 else None,
         "bad": tally(b.reason for b in bad),
+        "failed": tally(r.step for r in failures),
         "seconds": time.perf_counter() - t0,
     }
     write_json(marker, result)
@@ -386,6 +437,26 @@ def _check_fingerprint(recipe: Recipe, out: Path, restart: bool) -> None:
     write_json(run_file, {"fingerprint": recipe.fingerprint(), "recipe": recipe.model_dump()})
 
 
+def _check_not_empty(recipe: Recipe, stage_results: list[list[dict[str, Any]]]) -> None:
+    """Stop as soon as no document is left, naming the step that removed the last ones and the
+    settings it ran with, instead of failing later where a step finds nothing to work on."""
+    results = stage_results[-1]
+    if sum(r["docs_out"] for r in results):
+        return
+    if len(stage_results) == 1 and not sum(r["read"]["docs"] for r in results):
+        raise RunError("no document was read from the inputs (see quarantine/ for bad records)")
+    steps = merge_step_counters(results)
+    name, counts = next((n, c) for n, c in steps.items() if c["docs_in"] and not c["docs_out"])
+    index, (_, _, params) = next((i, e) for i, e in enumerate(recipe.entries()) if e[1] == name)
+    reasons = ", ".join(f"{k} {v:,}" for k, v in sorted(counts["removed"].items(), key=lambda kv: -kv[1])[:4])
+    settings = ", ".join(f"{k}={v!r}" for k, v in params.items()) or "its defaults"
+    raise RunError(
+        f"the corpus is empty after step {name!r} (steps.{index}): it removed all {counts['docs_in']:,} "
+        f"documents that reached it ({reasons}) with {settings}. Loosen its settings or remove it; "
+        "removed/ holds every removed document with its reason"
+    )
+
+
 def _check_unique_ids(out: Path, units: list[Unit]) -> None:
     """Ids must be unique across the corpus: dedup keeps a duplicate by id, the val split hashes
     ids, the shards are indexed by them. Two records with one id stop the run after reading,
@@ -426,11 +497,16 @@ def _id_at(out: Path, unit: Unit, row: int) -> tuple[str, str]:
     return t["id"], f"{unit.path} {at}" if t["position"] is not None else unit.path
 
 
-def _check_error_budget(recipe: Recipe, out: Path, results: list[dict[str, Any]]) -> None:
-    docs = sum(r["read"]["docs"] for r in results)
-    bad = sum(r["read"]["bad"] for r in results)
+def _check_error_budget(recipe: Recipe, out: Path, stage_results: list[list[dict[str, Any]]]) -> None:
+    """Bad input records and documents a step failed on, against the records read."""
+    read = stage_results[0]
+    docs = sum(r["read"]["docs"] for r in read)
+    failed = [r for results in stage_results for r in results]
+    bad = sum(r["read"]["bad"] for r in read) + sum(sum(r.get("failed", {}).values()) for r in failed)
     if bad and bad > recipe.error_budget.max_fraction * (docs + bad):
-        reasons = sum_reasons(results, "bad")
+        reasons = sum_reasons(read, "bad")
+        for step, n in sum_reasons(failed, "failed").items():
+            reasons[f"{STEP_ERROR} in {step}"] = n
         top = ", ".join(f"{k}: {v}" for k, v in sorted(reasons.items(), key=lambda kv: -kv[1])[:5])
         raise RunError(
             f"{bad} of {docs + bad} input records were bad ({top}), over the error budget "
@@ -478,8 +554,9 @@ def _run_locked(recipe: Recipe, out: Path, restart: bool, executor: Executor | N
         )
         results = sorted(executor.map(run_stage_unit, tasks, desc), key=lambda r: r["unit"])
         stage_results.append(results)
+        _check_error_budget(recipe, out, stage_results)
+        _check_not_empty(recipe, stage_results)
         if stage.index == 0:
-            _check_error_budget(recipe, out, results)
             _check_unique_ids(out, units)
         phase_seconds[f"stage{stage.index}"] = time.perf_counter() - t_phase
         if stage.summarize:

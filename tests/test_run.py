@@ -207,3 +207,57 @@ def test_duplicate_ids_in_two_files_stop_the_run_after_reading(tmp_path: Path) -
     (tmp_path / "in" / "b.jsonl").write_text("\n".join(lines[20:30]) + "\n")  # the user fixes the input
     result = run(recipe)  # the rerun reads both files again
     assert sum(r["read"]["docs"] for r in result.stage_results[0]) == 30
+
+
+PLUGIN = """
+from pipeline.document import Document
+
+
+def breaks_on_the_word_gutenberg(doc: Document) -> bool:
+    if "Gutenberg" in doc.text:
+        raise ValueError("cannot handle Gutenberg")
+    return True
+"""
+
+
+def test_a_step_that_raises_quarantines_the_document_and_the_run_goes_on(tmp_path: Path) -> None:
+    (tmp_path / "fragile_filters.py").write_text(PLUGIN)
+    books = {"name": "books", "path": "data/sample/books_gutenberg.jsonl.gz", "format": "jsonl"}
+    steps = [{"step": "normalize"}, {"step": "fragile_filters:breaks_on_the_word_gutenberg"}]
+    out = tmp_path / "out"
+    path = write_recipe(tmp_path, out, sources=[books], steps=steps, workers=1, batch_size=50)
+    with gzip.open(ROOT / books["path"], "rt", encoding="utf-8") as f:
+        texts = [json.loads(line)["text"] for line in f]
+    raising = sum("Gutenberg" in t for t in texts)
+    assert 0 < raising < len(texts)
+    with pytest.raises(RunError, match="breaks_on_the_word_gutenberg"):  # over the 5 % budget
+        run(load_recipe(path))
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipeline", "plan", str(path), "error_budget.max_fraction=1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr and "ValueError" in proc.stdout
+    recipe = load_recipe(path, ["error_budget.max_fraction=1", f"output_dir={tmp_path / 'out2'}"])
+    result = run(recipe)
+    counts = result.stage_results[0][0]["steps"]["breaks_on_the_word_gutenberg"]
+    assert counts["removed"] == {"step_error": raising} and counts["docs_out"] == len(texts) - raising
+    quarantined = (tmp_path / "out2" / "quarantine" / "books-00000.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in quarantined]
+    assert len(records) == raising and {r["reason"] for r in records} == {"step_error"}
+    assert all(
+        "'breaks_on_the_word_gutenberg' raised ValueError: cannot handle Gutenberg" in r["detail"]
+        for r in records
+    )
+    assert all(texts[r["line"] - 1].count("Gutenberg") for r in records)  # the line it was read from
+
+
+def test_a_corpus_emptied_by_a_step_names_the_step_and_its_settings(tmp_path: Path) -> None:
+    steps = [{"step": "normalize"}, {"step": "gopher_quality", "min_doc_words": 1_000_000}]
+    path = write_recipe(tmp_path, tmp_path / "out", sources=SMALL_RECIPE["sources"][:1], steps=steps)
+    expected = "the corpus is empty after step 'gopher_quality' (steps.1): it removed all "
+    with pytest.raises(
+        RunError, match=re.escape(expected) + r"[\d,]+ documents .*with min_doc_words=1000000"
+    ):
+        run(load_recipe(path))

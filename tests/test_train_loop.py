@@ -118,7 +118,7 @@ def test_non_finite_steps_are_skipped_then_stop_the_run(
     cfg = tiny_config(tiny_corpus, tmp_path, max_steps=30, max_bad_steps=3)
     trainer = Trainer(config_from_dict(cfg, "test"))
     weights_at_3: dict = {}
-    with pytest.raises(TrainError, match="3 steps in a row had a non-finite loss"):
+    with pytest.raises(TrainError, match="3 steps in a row were skipped"):
         for _ in range(30):
             trainer.train_step()
             if trainer.step == 3:
@@ -144,11 +144,82 @@ def test_resume_refuses_a_changed_config_and_a_fresh_run_an_existing_one(
     run(tiny_config(tiny_corpus, tmp_path, max_steps=10))
     with pytest.raises(TrainError, match="already holds a run"):
         Trainer(config_from_dict(tiny_config(tiny_corpus, tmp_path), "test"))
-    changed = tiny_config(tiny_corpus, tmp_path, **{"optim.lr": 1e-3})
+    changed = tiny_config(tiny_corpus, tmp_path, max_steps=10, **{"optim.lr": 1e-3})
     with pytest.raises(TrainError, match=r"config differs from the checkpoint's: optim.lr: 0.01 -> 0.001$"):
         Trainer(config_from_dict(changed, "test"), resume=True)
     with pytest.raises(TrainError, match="no checkpoint"):
         Trainer(config_from_dict(tiny_config(tiny_corpus, tmp_path / "new"), "test"), resume=True)
+    longer = tiny_config(tiny_corpus, tmp_path, max_steps=20)  # the LR schedule is laid out over max_steps
+    with pytest.raises(TrainError, match=r"config differs from the checkpoint's: max_steps: 10 -> 20$"):
+        Trainer(config_from_dict(longer, "test"), resume=True)
+
+
+def test_a_loss_spike_is_skipped_and_counted_without_lowering_throughput(
+    tiny_corpus: Path,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    original = Trainer.forward
+
+    def forward(self: Trainer, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        loss = original(self, x, y)
+        return loss * 20 if self.step + 1 == 40 else loss  # finite, but far above the recent losses
+
+    clock = iter(range(10**6))  # every step takes exactly one second
+    monkeypatch.setattr(Trainer, "forward", forward)
+    monkeypatch.setattr("train.loop.time.perf_counter", lambda: float(next(clock)))
+    cfg = tiny_config(tiny_corpus, tmp_path, max_steps=45, log_every=5, **{"eval.every": 45})
+    trainer = Trainer(config_from_dict(cfg, "test"))
+    weights: dict = {}
+    original_step = Trainer.train_step
+
+    def train_step(self: Trainer) -> tuple[float, float]:
+        if self.step == 39:
+            weights.update({k: v.clone() for k, v in self.model.state_dict().items()})
+        result = original_step(self)
+        if self.step == 40:  # the spike's update was not applied
+            assert all(torch.equal(weights[k], v) for k, v in self.model.state_dict().items())
+        return result
+
+    monkeypatch.setattr(Trainer, "train_step", train_step)
+    summary = trainer.run()
+    assert summary["skipped_steps"] == {"non_finite": 0, "spike": 1} and weights
+    skips = [r for r in trainer.history if r["kind"] == "skip"]
+    assert [(r["step"], r["reason"]) for r in skips] == [(40, "spike")]
+    logged = [r for r in trainer.history if r["kind"] == "train"]
+    assert {r["tok_per_s"] for r in logged} == {1024.0}  # the interval holding the skip included
+
+
+def test_a_resumed_run_logs_every_row_as_an_uninterrupted_one(
+    tiny_corpus: Path,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Stopped at a checkpoint between two log lines and two evaluations, the running means the
+    next rows report (train loss, overfitting) must still cover the steps before the stop."""
+    clock = iter(range(10**6))
+    monkeypatch.setattr("train.loop.time.perf_counter", lambda: float(next(clock)))
+    options = {"max_steps": 24, "log_every": 4, "checkpoint_every": 6, "eval.every": 8}
+    _, whole = run(tiny_config(tiny_corpus, tmp_path / "whole", **options))
+    first = Trainer(config_from_dict(tiny_config(tiny_corpus, tmp_path / "cut", **options), "test"))
+    original_step = Trainer.train_step
+
+    def stop_after_checkpoint(self: Trainer) -> tuple[float, float]:
+        if self.step == 18:
+            raise KeyboardInterrupt  # as a kill right after step 18's checkpoint
+        return original_step(self)
+
+    monkeypatch.setattr(Trainer, "train_step", stop_after_checkpoint)
+    with pytest.raises(KeyboardInterrupt):
+        first.run()
+    monkeypatch.setattr(Trainer, "train_step", original_step)
+    resumed = Trainer(
+        config_from_dict(tiny_config(tiny_corpus, tmp_path / "cut", **options), "test"), resume=True
+    )
+    resumed.run()
+    rows = [json.loads(line) for line in (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()]
+    reference = [json.loads(line) for line in (tmp_path / "whole" / "metrics.jsonl").read_text().splitlines()]
+    assert rows == reference
 
 
 @pytest.mark.parametrize("options", [{"dtype": "bfloat16"}, {"compile": True}])
@@ -210,3 +281,19 @@ def test_shipped_train_configs_are_valid() -> None:
         RecipeError, match="batch_tokens: Value error, 1000 is not a multiple of model.context"
     ):
         load_config(ROOT / "recipes" / "train_default.yaml", ["batch_tokens=1000"])
+
+
+def test_make_train_twice_resumes_or_says_the_run_is_finished(
+    tiny_corpus: Path,  # noqa: F811
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    config = tmp_path / "tiny.yaml"
+    config.write_text(json.dumps(tiny_config(tiny_corpus, tmp_path / "out", max_steps=6)))
+    assert main(["train", str(config), "--resume=auto"]) == 0  # nothing to resume: starts
+    before = (tmp_path / "out" / "metrics.jsonl").read_text()
+    capsys.readouterr()
+    assert main(["train", str(config), "--resume=auto"]) == 0
+    said = capsys.readouterr().out
+    assert "this run already finished at step 6 (reached max_steps (6))" in said and "rm -r" in said
+    assert (tmp_path / "out" / "metrics.jsonl").read_text() == before  # nothing trained twice

@@ -1,6 +1,6 @@
 """Command line: train a model on a grist corpus, or sample from a checkpoint.
 
-python -m train [train] CONFIG [key=value ...] [--resume]
+python -m train [train] CONFIG [key=value ...] [--resume[=auto]]
 python -m train sample CKPT "prompt" [--tokens N] [--temperature T] [--top-k K] [--seed S]
 torchrun --nproc_per_node=N -m train CONFIG ...       (DDP: NCCL on GPUs, gloo on CPUs)
 """
@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 import torch
 from tokenizers import Tokenizer
 
 from pipeline.config import RecipeError
 from pipeline.tokenizer import SEPARATOR, Encoder
-from train.checkpoint import CheckpointError, load_checkpoint
+from train.checkpoint import LAST, CheckpointError, load_checkpoint
 from train.config import config_from_dict, load_config
 from train.data import CorpusError
 from train.loop import Trainer, TrainError
@@ -24,7 +25,8 @@ from train.model import GPT
 
 def _cmd_train(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, args.overrides)
-    trainer = Trainer(cfg, resume=args.resume)
+    resume = args.resume == "yes" or (args.resume == "auto" and (Path(cfg.out_dir) / LAST).exists())
+    trainer = Trainer(cfg, resume=resume)
     try:
         trainer.run()
     finally:
@@ -56,7 +58,14 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("train", help="train (or --resume) a model from a YAML config")
     p.add_argument("config", help="e.g. recipes/train_default.yaml")
     p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. optim.lr=1e-3 max_steps=500")
-    p.add_argument("--resume", action="store_true", help="continue the run in out_dir from its last.pt")
+    p.add_argument(
+        "--resume",
+        nargs="?",
+        const="yes",
+        choices=["yes", "auto"],
+        help="continue the run in out_dir from its last.pt; --resume=auto: continue one if there is one, "
+        "else start (what `make train` does)",
+    )
     p.set_defaults(fn=_cmd_train)
     p = sub.add_parser("sample", help="continue a prompt with a trained checkpoint")
     p.add_argument("checkpoint", help="e.g. out/train/default/best.pt")

@@ -84,7 +84,11 @@ class TrainConfig(Strict):
     max_train_tokens: int | None = Field(None, ge=1)
     log_every: int = Field(10, ge=1)
     checkpoint_every: int = Field(0, ge=0)  # steps between last.pt saves besides each eval; 0: evals only
-    max_bad_steps: int = Field(5, ge=1)  # consecutive non-finite steps that stop the run
+    max_bad_steps: int = Field(5, ge=1)  # consecutive skipped steps (non-finite or spikes) that stop the run
+    # Skip the update of a step whose loss is more than spike_sigma standard deviations above the
+    # mean of the last spike_window steps (OLMo 2's rule); None: only non-finite steps are skipped.
+    spike_sigma: float | None = Field(6.0, gt=0)
+    spike_window: int = Field(128, ge=8)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     dtype: Literal["auto", "float32", "bfloat16"] = "auto"  # auto: bfloat16 on CUDA, float32 on CPU
     compile: Literal["auto"] | bool = "auto"  # auto: on for CUDA, off on CPU

@@ -42,8 +42,20 @@ from train.plots import plot_curves, print_summary
 METRICS = "metrics.jsonl"
 CURVES = "loss_curves.png"
 # Keys a resumed run must share with its checkpoint: they decide the weights, the data order and
-# the updates. Anything else (max_steps, eval cadence, patience, logging, device) may change.
-RESUME_KEYS = ("seed", "model", "optim", "batch_tokens", "bos_aligned", "max_train_tokens")
+# the updates (max_steps too: the learning-rate schedule is laid out over it, so a changed one
+# would make the rate jump). Anything else (eval cadence, patience, logging, device) may change.
+RESUME_KEYS = (
+    "seed",
+    "model",
+    "optim",
+    "batch_tokens",
+    "bos_aligned",
+    "max_train_tokens",
+    "max_steps",
+    "spike_sigma",
+    "spike_window",
+)
+SPIKE_MIN_HISTORY = 32  # steps of loss history before a spike can be called
 
 # Dense bf16 peak FLOP/s by GPU name, for MFU. A name not listed reports MFU as n/a, never a guess.
 GPU_PEAK_BF16 = {
@@ -112,7 +124,15 @@ class Trainer:
         self.best_val = math.inf
         self.best_step = -1
         self.evals_since_best = 0
-        self.bad_steps = 0
+        self.bad_steps = 0  # skipped steps in a row (non-finite or spikes): max_bad_steps stops the run
+        self.skipped = {"non_finite": 0, "spike": 0}
+        self.recent_losses: list[float] = []  # the last spike_window finite losses
+        # The log's running means, part of the checkpoint so a resumed run logs what an
+        # uninterrupted one would: losses since the last log line and since the last evaluation.
+        self.interval_losses: list[float] = []
+        self.interval_steps = 0
+        self.interval_seconds = 0.0
+        self.eval_losses: list[float] = []
         self.history: list[dict[str, Any]] = []
         self.train_seconds = 0.0
         if resume:
@@ -216,6 +236,12 @@ class Trainer:
                     "best_step": self.best_step,
                     "evals_since_best": self.evals_since_best,
                     "bad_steps": self.bad_steps,
+                    "skipped": dict(self.skipped),
+                    "recent_losses": list(self.recent_losses),
+                    "interval_losses": list(self.interval_losses),
+                    "interval_steps": self.interval_steps,
+                    "interval_seconds": self.interval_seconds,
+                    "eval_losses": list(self.eval_losses),
                     "train_seconds": self.train_seconds,
                 },
             }
@@ -274,19 +300,23 @@ class Trainer:
         if self.world > 1:
             dist.all_reduce(total, op=dist.ReduceOp.AVG)
         loss_value, norm_value = total.item(), grad_norm.item()
-        if math.isfinite(loss_value) and math.isfinite(norm_value):
+        why = self._skip_reason(loss_value, norm_value)
+        if math.isfinite(loss_value):
+            self.recent_losses = [*self.recent_losses, loss_value][-self.cfg.spike_window :]
+        if why is None:
             self.optimizer.step()
             self.bad_steps = 0
         else:
+            kind, text = why
             self.bad_steps += 1
-            self._print(
-                f"step {self.step + 1}: skipped, non-finite loss {loss_value} / grad norm {norm_value}"
-            )
+            self.skipped[kind] += 1
+            self._print(f"step {self.step + 1}: skipped, {text}")
             self._log(
                 {
                     "kind": "skip",
                     "step": self.step + 1,
                     "tokens": self.tokens_at(self.step + 1),
+                    "reason": kind,
                     "loss": loss_value,
                     "grad_norm": norm_value,
                 }
@@ -296,10 +326,28 @@ class Trainer:
         self.step += 1
         if self.bad_steps >= self.cfg.max_bad_steps:
             raise TrainError(
-                f"stopped at step {self.step}: {self.bad_steps} steps in a row had a non-finite loss or "
-                f"gradient; the last good checkpoint is {self.out_dir / LAST} (lower optim.lr?)"
+                f"stopped at step {self.step}: {self.bad_steps} steps in a row were skipped (non-finite "
+                f"or spiking loss); the last good checkpoint is {self.out_dir / LAST} (lower optim.lr?)"
             )
         return loss_value, norm_value
+
+    def _skip_reason(self, loss: float, grad_norm: float) -> tuple[str, str] | None:
+        """Why this step's update must not be applied: a non-finite loss or gradient, or (as
+        OLMo 2 does) a loss more than `spike_sigma` standard deviations above the mean of the
+        last `spike_window` steps. The loss is all-reduced, so every process decides alike."""
+        if not (math.isfinite(loss) and math.isfinite(grad_norm)):
+            return "non_finite", f"non-finite loss {loss} / grad norm {grad_norm}"
+        recent = self.recent_losses
+        if self.cfg.spike_sigma is None or len(recent) < SPIKE_MIN_HISTORY:
+            return None
+        mean = sum(recent) / len(recent)
+        std = math.sqrt(sum((x - mean) ** 2 for x in recent) / len(recent))
+        if loss > mean + self.cfg.spike_sigma * std:
+            return (
+                "spike",
+                f"loss spike {loss:.4f} > mean {mean:.4f} + {self.cfg.spike_sigma:g} x std {std:.4f}",
+            )
+        return None
 
     def _autocast(self) -> torch.autocast:
         """bf16 autocast when the run's dtype is bf16 (matmuls in bf16, softmax and norms in fp32)."""
@@ -412,17 +460,27 @@ class Trainer:
         if self.main:
             plot_curves(self.history, self.out_dir / CURVES, title=self.cfg.name)
         if self.evals_since_best >= self.cfg.eval.patience:
-            return (
-                f"early stop: validation loss has not improved by {self.cfg.eval.min_delta} for "
-                f"{self.cfg.eval.patience} evaluations (best {self.best_val:.4f} at step {self.best_step})"
-            )
+            return self._early_stop_reason()
         return None
+
+    def _early_stop_reason(self) -> str:
+        return (
+            f"early stop: validation loss has not improved by {self.cfg.eval.min_delta} for "
+            f"{self.cfg.eval.patience} evaluations (best {self.best_val:.4f} at step {self.best_step})"
+        )
 
     # -- the run -----------------------------------------------------------------------------
 
     def run(self) -> dict[str, Any]:
         """Train until max_steps or early stopping; return the summary (also printed)."""
         cfg = self.cfg
+        finished = self._finished_summary()
+        if finished is not None:
+            self._print(
+                f"{self.out_dir}: this run already finished at step {self.step} ({finished['stop_reason']}); "
+                f"its results are in summary.json. To train again: rm -r {self.out_dir}, or set out_dir=..."
+            )
+            return finished
         if self.main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
         flops = self.model.flops_per_token()
@@ -438,6 +496,8 @@ class Trainer:
         stop = None
         if self.step == 0:
             stop = self.eval_and_checkpoint(None)
+        elif self.evals_since_best >= cfg.eval.patience:  # resumed after its early stop
+            stop = self._early_stop_reason()
         bar = tqdm(
             total=cfg.max_steps,
             initial=self.step,
@@ -446,25 +506,23 @@ class Trainer:
             dynamic_ncols=True,
             leave=False,
         )
-        interval: list[float] = []
-        since_eval: list[float] = []
-        interval_seconds = 0.0
         while stop is None and self.step < cfg.max_steps:
             lr = self.scheduler.get_last_lr()[0]
             t0 = time.perf_counter()
             loss, grad_norm = self.train_step()
             dt = time.perf_counter() - t0
             self.train_seconds += dt
-            interval_seconds += dt
+            self.interval_seconds += dt
+            self.interval_steps += 1  # skipped steps did the work too: they count in tokens/s
             bar.update()
             if math.isfinite(loss):
-                interval.append(loss)
-                since_eval.append(loss)
+                self.interval_losses.append(loss)
+                self.eval_losses.append(loss)
             if self.step % cfg.log_every == 0 or self.step == cfg.max_steps:
-                steps = len(interval) or 1
-                tok_s = steps * cfg.batch_tokens / max(interval_seconds, 1e-9)
+                steps, interval = self.interval_steps, self.interval_losses
+                tok_s = steps * cfg.batch_tokens / max(self.interval_seconds, 1e-9)
                 mfu = f"{flops * tok_s / peak:.1%}" if peak else "n/a"
-                eta = (cfg.max_steps - self.step) * interval_seconds / steps
+                eta = (cfg.max_steps - self.step) * self.interval_seconds / steps
                 mean_loss = sum(interval) / len(interval) if interval else math.nan
                 self._print(
                     f"step {self.step:>6}/{cfg.max_steps} | loss {mean_loss:.4f} | lr {lr:.2e} | "
@@ -481,15 +539,23 @@ class Trainer:
                         "tok_per_s": tok_s,
                     }
                 )
-                interval, interval_seconds = [], 0.0
+                self.interval_losses, self.interval_steps, self.interval_seconds = [], 0, 0.0
             if self.step % cfg.eval.every == 0 or self.step == cfg.max_steps:
-                train_loss = sum(since_eval) / len(since_eval) if since_eval else None
-                stop = self.eval_and_checkpoint(train_loss)
-                since_eval = []
+                since = self.eval_losses
+                self.eval_losses = []  # before the checkpoint the evaluation writes
+                stop = self.eval_and_checkpoint(sum(since) / len(since) if since else None)
             elif cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
                 self.save(LAST)
         bar.close()
         return self._finish(stop or f"reached max_steps ({cfg.max_steps})")
+
+    def _finished_summary(self) -> dict[str, Any] | None:
+        """The summary of a run resumed after it had finished, else None."""
+        path = self.out_dir / "summary.json"
+        if self.step == 0 or not path.exists():
+            return None
+        summary = json.loads(path.read_text(encoding="utf-8"))
+        return summary if summary.get("steps") == self.step else None
 
     def _finish(self, reason: str) -> dict[str, Any]:
         evals = [r for r in self.history if r["kind"] == "eval"]
@@ -508,6 +574,7 @@ class Trainer:
             "final_val_bpb": final["val_bpb"],
             "final_val_loss_by_source": final["val_loss_by_source"],
             "best_val_loss": self.best_val,
+            "skipped_steps": dict(self.skipped),
             "best_step": self.best_step,
             "unigram_entropy": self.corpus.unigram_entropy(),
             "out_dir": str(self.out_dir),
