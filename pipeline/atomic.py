@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -54,3 +55,22 @@ def write_json(path: str | Path, data: Any) -> None:
 
 def read_json(path: str | Path) -> Any:
     return json.loads(Path(path).read_text())
+
+
+_CRASH_HITS: dict[str, int] = {}
+
+
+def crash_point(name: str) -> None:
+    """A place where tests kill the process, deterministically: with `GRIST_CRASH=name` (or
+    `name@n`, the n-th time this process gets here) set, SIGKILL, as a power cut or the OOM
+    killer would. Placed right after commits, inside plans, during shard finalize and
+    checkpoint writes, so recovery is tested at every kind of point instead of at random times."""
+    spec = os.environ.get("GRIST_CRASH")
+    if not spec:
+        return
+    target, _, nth = spec.partition("@")
+    if target != name:
+        return
+    _CRASH_HITS[name] = _CRASH_HITS.get(name, 0) + 1
+    if _CRASH_HITS[name] == int(nth or 1):
+        os.kill(os.getpid(), signal.SIGKILL)

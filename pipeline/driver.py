@@ -18,7 +18,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.atomic import atomic_path, read_json, write_json
+from pipeline.atomic import atomic_path, crash_point, read_json, write_json
 from pipeline.document import Document, Removal
 from pipeline.steps.base import GlobalStep, ParallelMap, Summaries
 
@@ -64,7 +64,9 @@ def plan_once(step: GlobalStep, summaries: Summaries, state_dir: Path, pmap: Par
     done = Path(state_dir) / PLAN_DONE
     if not done.exists():
         done.parent.mkdir(parents=True, exist_ok=True)
-        write_json(done, step.plan(summaries, done.parent, pmap) or {})
+        stats = step.plan(summaries, done.parent, pmap) or {}
+        crash_point(f"plan/{step.step_name}")  # the plan's work done, not yet committed
+        write_json(done, stats)
     return read_json(done)
 
 

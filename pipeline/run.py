@@ -34,7 +34,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import xxhash
 
-from pipeline.atomic import atomic_path, read_json, write_json
+from pipeline.atomic import atomic_path, crash_point, read_json, write_json
 from pipeline.config import RecipeError
 from pipeline.counters import Counters, merge_step_counters, sum_reasons, tally
 from pipeline.document import (
@@ -304,6 +304,7 @@ def run_stage_unit(args: tuple[Recipe, str, int, Unit]) -> dict[str, Any]:
                     docs_out += len(batch)
         finally:
             writer.close()
+    crash_point(f"stage{stage_index}/unit-partly-committed")
     for name, recs in removals.items():
         with atomic_path(removed_path(out, name, unit.id)) as tmp:
             pq.write_table(removals_to_table(recs), tmp, compression="zstd")
@@ -329,6 +330,7 @@ def run_stage_unit(args: tuple[Recipe, str, int, Unit]) -> dict[str, Any]:
         "seconds": time.perf_counter() - t0,
     }
     write_json(marker, result)
+    crash_point(f"stage{stage_index}/unit")
     return result
 
 
@@ -345,6 +347,7 @@ def run_sink_unit(args: tuple[Recipe, str, int, Unit]) -> dict[str, Any]:
     stats = sink.write_unit(_read_stage_output(out, last_stage, unit.id, recipe.batch_size), unit.id, out)
     result = {"unit": unit.id, "stats": stats, "seconds": time.perf_counter() - t0}
     write_json(marker, result)
+    crash_point("sink/unit")
     return result
 
 

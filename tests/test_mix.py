@@ -6,13 +6,10 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import random
 import re
-import signal
 import subprocess
 import sys
-import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -31,6 +28,7 @@ from pipeline.run import list_units, run
 from pipeline.shards import verify_dir
 from pipeline.steps.mix import PLAN_FILE, Mix
 from tests.conftest import ROOT, load_sample
+from tests.crashes import crash_at_each
 from tests.test_run import _snapshot
 
 SHARES = {"web-dclm": 0.55, "web-html": 0.15, "wiki": 0.2, "udhr": 0.1}
@@ -159,37 +157,20 @@ def test_capped_source_is_explained(tmp_path: Path) -> None:
     assert "capped at max_epochs=1.2" in (out / "report.md").read_text()
 
 
-def committed(out: Path) -> int:
-    """How far a run got: its commit markers (units, plans, shards written)."""
-    return sum(1 for _ in (out / "work").rglob("*.json")) if (out / "work").exists() else 0
-
-
 def test_killed_runs_resume_to_identical_output(tmp_path: Path, mixed: tuple[Path, dict[str, Any]]) -> None:
-    """Kill runs of the same recipe at random points of its progress, then finish it: the same
-    documents, copies, splits and shard bytes as the uninterrupted run."""
+    """Kill the run at the mix's plan, half way through committing its apply, and while writing
+    the copies into shards, then finish it: the same documents, copies, splits and shard bytes
+    as the uninterrupted run."""
     clean_out, _ = mixed
     killed_out = tmp_path / "killed"
     path = write_recipe(tmp_path, killed_out, workers=1)  # workers do not change the output
     cmd = [sys.executable, "-m", "pipeline", "run", str(path)]
-    rng = random.Random(5)
-    kills = 0
-    for milestone in sorted(rng.sample(range(1, committed(clean_out)), 4)):
-        proc = subprocess.Popen(
-            cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-        )
-        while proc.poll() is None and committed(killed_out) < milestone:
-            time.sleep(0.02)
-        time.sleep(rng.uniform(0, 0.5))  # into the middle of the next piece of work
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)  # the whole group: workers die mid-write too
-            kills += 1
-        proc.wait()
+    crash_at_each(cmd, ["plan/mix", "stage1/unit-partly-committed@2", "sink/unit@3"])
     subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True)
-    assert kills >= 3
     a, b = _snapshot(clean_out), _snapshot(killed_out)
     assert b["leftovers"] == [] and a.keys() == b.keys()
     for key in a:
-        assert a[key] == b[key], f"{key} differs after {kills} kills"
+        assert a[key] == b[key], f"{key} differs after the kills"
     decision = json.loads((killed_out / "work" / "plan-mix" / PLAN_FILE).read_text())
     assert decision == json.loads((clean_out / "work" / "plan-mix" / PLAN_FILE).read_text())
 

@@ -5,13 +5,9 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
-import random
 import re
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -23,6 +19,7 @@ from pipeline.report import write_outputs
 from pipeline.run import RunError, list_units, run
 from pipeline.shards import verify_dir
 from tests.conftest import ROOT
+from tests.crashes import crash_at_each
 
 SMALL_RECIPE = {
     "name": "test",
@@ -111,39 +108,48 @@ def _snapshot(out: Path) -> dict[str, object]:
     return snap
 
 
+# Every stage of a recipe holding every kind of step, killed after committed units, half way
+# through a unit's commit, inside each corpus-wide step's plan, while writing shards and during
+# finalize; then finished. Each point must be reached (the run resumes from the previous kill).
+FULL_STEPS = [
+    *SMALL_RECIPE["steps"][:-1],
+    {"step": "minhash_dedup"},
+    {"step": "decontaminate"},
+    {"step": "quality_score"},
+    {"step": "mix", "shares": {"web-dclm": 0.4, "web-html": 0.1, "books": 0.4, "wiki": 0.1, "udhr": 0}},
+    SMALL_RECIPE["steps"][-1],
+]
+CRASH_POINTS = [
+    "stage0/unit@2",
+    "stage0/unit-partly-committed",
+    "plan/exact_dedup",
+    "stage1/unit",
+    "plan/minhash_dedup",
+    "stage2/unit-partly-committed@2",
+    "plan/decontaminate",
+    "stage3/unit@3",
+    "plan/quality_score",
+    "plan/mix",
+    "stage5/unit",
+    "plan/tokenize",
+    "sink/unit@2",
+    "finalize",
+]
+
+
 def test_killed_runs_resume_to_identical_output(tmp_path: Path) -> None:
     clean_out, killed_out = tmp_path / "clean", tmp_path / "killed"
-    clean = write_recipe(tmp_path, clean_out)
-    killed = write_recipe(tmp_path, killed_out)
+    clean = write_recipe(tmp_path, clean_out, steps=FULL_STEPS)
+    killed = write_recipe(tmp_path, killed_out, steps=FULL_STEPS)
     cmd = [sys.executable, "-m", "pipeline", "run"]
-    t0 = time.perf_counter()
     subprocess.run([*cmd, str(clean)], cwd=ROOT, check=True, capture_output=True)
-    full = time.perf_counter() - t0
-    rng = random.Random(7)
-    kills = 0
-    for _ in range(12):
-        proc = subprocess.Popen(
-            [*cmd, str(killed)],
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        try:
-            proc.wait(timeout=rng.uniform(0.3, full * 0.8))
-            break  # finished before the kill
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)  # the whole group: workers die mid-write too
-            proc.wait()
-            kills += 1
-    else:
-        subprocess.run([*cmd, str(killed)], cwd=ROOT, check=True, capture_output=True)
-    assert kills >= 3, "the run finished too fast to be interrupted"
+    crash_at_each([*cmd, str(killed)], CRASH_POINTS)
+    subprocess.run([*cmd, str(killed)], cwd=ROOT, check=True, capture_output=True)
     a, b = _snapshot(clean_out), _snapshot(killed_out)
     assert b["leftovers"] == []
     assert a.keys() == b.keys()
     for key in a:
-        assert a[key] == b[key], f"{key} differs after {kills} kills"
+        assert a[key] == b[key], f"{key} differs after the kills"
 
 
 @pytest.mark.parametrize("change", ["steps.1.threshold=0.9"])

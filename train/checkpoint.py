@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from pipeline.atomic import atomic_path
+from pipeline.atomic import atomic_path, crash_point
 
 FORMAT = 1
 LAST = "last.pt"
@@ -32,6 +32,7 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
     leaves the previous file intact."""
     with atomic_path(path) as tmp:
         torch.save({"format": FORMAT, **state}, tmp)
+        crash_point("checkpoint")  # written, not yet renamed into place
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm import tqdm
 
-from pipeline.atomic import atomic_path
+from pipeline.atomic import atomic_path, crash_point
 from pipeline.tokenizer import SEPARATOR, Encoder
 from train.checkpoint import BEST, LAST, CheckpointError, config_differences, load_checkpoint, save_checkpoint
 from train.config import TrainConfig
@@ -135,6 +135,9 @@ class Trainer:
         self.eval_losses: list[float] = []
         self.history: list[dict[str, Any]] = []
         self.train_seconds = 0.0
+        if self.main:  # a checkpoint write killed half way leaves its temporary file
+            for stale in self.out_dir.glob(".tmp-*"):
+                stale.unlink(missing_ok=True)
         if resume:
             self._resume()
         elif self.main and (self.out_dir / LAST).exists():
@@ -510,6 +513,7 @@ class Trainer:
             lr = self.scheduler.get_last_lr()[0]
             t0 = time.perf_counter()
             loss, grad_norm = self.train_step()
+            crash_point("train/step")
             dt = time.perf_counter() - t0
             self.train_seconds += dt
             self.interval_seconds += dt

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import TypeVar
 
 from tqdm.auto import tqdm
@@ -14,7 +15,11 @@ R = TypeVar("R")
 
 class LocalExecutor:
     """N processes (fork), one work unit per task. With one worker, or one unit, it runs in
-    process: no pickling, and a debugger or profiler sees everything."""
+    process: no pickling, and a debugger or profiler sees everything.
+
+    A worker that dies (the OOM killer, a SIGKILL) fails the run at once with BrokenProcessPool,
+    which concurrent.futures reports and multiprocessing.Pool does not (it waits forever for the
+    lost task); the units committed so far stay committed, and a rerun resumes from them."""
 
     def __init__(self, workers: int) -> None:
         self.workers = max(1, workers)
@@ -28,9 +33,14 @@ class LocalExecutor:
                     bar.update()
                 return
             ctx = mp.get_context("fork")
-            with ctx.Pool(min(self.workers, len(items)), maxtasksperchild=None) as pool:
-                for result in pool.imap_unordered(fn, items, chunksize=1):
-                    yield result
-                    bar.update()
+            with ProcessPoolExecutor(min(self.workers, len(items)), mp_context=ctx) as pool:
+                futures = [pool.submit(fn, item) for item in items]
+                try:
+                    for future in as_completed(futures):
+                        yield future.result()
+                        bar.update()
+                finally:
+                    for future in futures:
+                        future.cancel()
         finally:
             bar.close()

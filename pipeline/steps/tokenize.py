@@ -44,7 +44,7 @@ import pyarrow.compute as pc
 import xxhash
 from pydantic import Field, FilePath, NonNegativeInt, PositiveFloat, PositiveInt
 
-from pipeline.atomic import atomic_path, read_json, write_json
+from pipeline.atomic import atomic_path, crash_point, read_json, write_json
 from pipeline.config import UnitFloat
 from pipeline.document import Document, copies_of, copy_id
 from pipeline.sampling import MB, keep_lowest_texts, lowest_within
@@ -270,6 +270,7 @@ class Tokenize(Sink):
             )
         with atomic_path(out_dir / TOKENIZER_FILE) as tmp:
             shutil.copyfile(self.state_dir / TOKENIZER_FILE, tmp)
+        crash_point("finalize")  # the tokenizer published, the index not yet
         write_index(
             report,
             tokenizer=f"../{TOKENIZER_FILE}",
