@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 
 from pipeline.config import RecipeError
 from pipeline.recipe import load_recipe
+
+# Storage that refuses a write: the run stops with one line and resumes once it is fixed.
+STORAGE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -18,6 +22,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
         result = run(recipe, restart=args.restart)
     except RunError as e:
         print(f"error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:
+        if e.errno not in STORAGE_ERRORS:
+            raise
+        print(
+            f"error: cannot write {e.filename or recipe.output_dir}: {e.strerror}. Everything committed "
+            "before it is kept: make room (or make the directory writable) and run the same command "
+            "again to resume",
+            file=sys.stderr,
+        )
         return 1
     manifest = write_outputs(recipe, result, list_units(recipe))
     print_summary(manifest)

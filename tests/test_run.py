@@ -8,6 +8,7 @@ import json
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -267,3 +268,37 @@ def test_a_corpus_emptied_by_a_step_names_the_step_and_its_settings(tmp_path: Pa
         RunError, match=re.escape(expected) + r"[\d,]+ documents .*with min_doc_words=1000000"
     ):
         run(load_recipe(path))
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 2 MB filesystem (tmpfs), unmounted afterwards."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True)
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=True)
+
+
+def test_disk_full_and_read_only_stop_with_one_line_and_resume(tmp_path: Path, small_disk: Path) -> None:
+    steps = [{"step": "normalize"}, {"step": "exact_dedup"}, SMALL_RECIPE["steps"][-1]]
+    cmd = [sys.executable, "-m", "pipeline", "run"]
+    clean = write_recipe(tmp_path, tmp_path / "clean", steps=steps)
+    subprocess.run([*cmd, str(clean)], cwd=ROOT, check=True, capture_output=True)
+    out = small_disk / "out"
+    path = write_recipe(tmp_path, out, steps=steps)
+    proc = subprocess.run([*cmd, str(path)], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "No space left on device. Everything committed before it is kept" in proc.stderr
+    subprocess.run(["mount", "-o", "remount,size=200m", str(small_disk)], check=True)
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    proc = subprocess.run([*cmd, str(path)], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr and "Read-only file system" in proc.stderr
+    subprocess.run(["mount", "-o", "remount,rw", str(small_disk)], check=True)
+    subprocess.run([*cmd, str(path)], cwd=ROOT, check=True, capture_output=True)  # resumes
+    a, b = _snapshot(tmp_path / "clean"), _snapshot(out)
+    assert a.keys() == b.keys() and all(a[k] == b[k] for k in a)
