@@ -30,6 +30,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from bench.floors import finish, floor
 from pipeline.atomic import read_json
 from pipeline.decontam.pack import Item
 from pipeline.document import Document, Removal
@@ -158,7 +159,13 @@ def main() -> None:
             res = planted_recall(pool, hosts, variant, rng, Path(tmp) / variant, args.mode)
             f, n = sum(v[0] for v in res.values()), sum(v[1] for v in res.values())
             what = "flagged" if variant == "fragment" else "found"
-            print(f"\n{variant}: {what} {f}/{n} = {100 * f / n:.1f} %")
+            bounds = {
+                "verbatim": {"at_least": 0.99},
+                "edited": {"at_least": 0.90},
+                "fragment": {"at_most": 0.001},
+            }
+            verdict = floor(f"{args.mode} {variant}", f / n, **bounds[variant]) if variant in bounds else ""
+            print(f"\n{variant}: {what} {f}/{n} = {100 * f / n:.1f} %  {verdict}")
             print("  " + ", ".join(f"{b} {100 * a / c:.0f}%" for b, (a, c) in sorted(res.items())))
 
         clean = read_docs(SHARED / "raw") if (SHARED / "raw").is_dir() else read_docs(SAMPLE)
@@ -166,10 +173,13 @@ def main() -> None:
         clean_step = Decontaminate(mode=args.mode)
         kept, removed = run_step(clean_step, clean, Path(tmp) / "clean")
         cut = [d for d in kept if "decontam" in d.meta]
-        partial = read_json(Path(tmp) / "clean" / "decontam.json")["documents_partial"]
+        partial = read_json(Path(tmp) / "clean" / "plan" / "decontam.json")["documents_partial"]
         print(
             f"\nclean: {len(removed)}/{len(clean)} documents removed "
-            f"({100 * len(removed) / len(clean):.3f} %), {len(cut)} cut; {partial} more share "
+            f"({100 * len(removed) / len(clean):.3f} %) "
+            f"{floor(f'{args.mode} clean removed', len(removed) / len(clean), at_most=0.001)}, "
+            f"{len(cut)} cut; "
+            f"{partial} more share "
             "n-grams with an item without holding it"
         )
         for what, d in ([("removed", r.doc) for r in removed] + [("cut", d) for d in cut])[:20]:
@@ -185,7 +195,11 @@ def main() -> None:
         for i in range(0, len(clean), BATCH):
             step.summarize(clean[i : i + BATCH], "u0")
         best = min(best, time.process_time() - t0)
-    print(f"\nspeed: summarize {mb:.1f} MB in {best:.2f} s CPU = {mb / best:.1f} MB/s per core (full pack)")
+    print(
+        f"\nspeed: summarize {mb:.1f} MB in {best:.2f} s CPU = {mb / best:.1f} MB/s per core (full pack)  "
+        f"{floor('decontaminate MB/s per core', mb / best, at_least=20)}"
+    )
+    finish()
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 
 from bench.corpus import OUT as CORPUS_DIR
 from bench.corpus import build
+from bench.floors import finish, floor
 from pipeline.readers import BadRecord, read_source
 from pipeline.recipe import Recipe
 from pipeline.report import write_outputs
@@ -125,7 +126,7 @@ def main() -> None:
     res["filters"] = {"seconds": s0, "mb_s": mb / s0, "docs_s": read["docs"] / s0, "steps": step_rates(filt)}
     print(
         f"filters {'+'.join(FILTERS)} incl. read+write, {args.workers} workers: {mb / s0:.2f} MB/s "
-        f"({read['docs'] / s0:,.0f} docs/s)   floor >= 5 MB/s"
+        f"({read['docs'] / s0:,.0f} docs/s)   {floor('filters MB/s, 2 workers', mb / s0, at_least=5)}"
     )
 
     full_steps = ["normalize", *FILTERS, "exact_dedup"]
@@ -163,16 +164,18 @@ def main() -> None:
         )
     print(
         f"\ntokenize (write shards, {args.workers} workers): {final_mb / tok_s:.2f} MB/s; "
-        f"plain HF encode_batch: {hf['mb_s']:.2f} MB/s -> {final_mb / tok_s / hf['mb_s']:.2f}x   floor >= 3x"
+        f"plain HF encode_batch: {hf['mb_s']:.2f} MB/s -> {final_mb / tok_s / hf['mb_s']:.2f}x   "
+        f"{floor('tokenize stage / HF encode_batch', final_mb / tok_s / hf['mb_s'], at_least=3)}"
     )
     rss = res["peak_rss_mb"]
     print(
-        f"peak RSS: main {rss['main']:.0f} MB, largest worker {rss['largest_worker']:.0f} MB"
-        "   floor <= 2048 MB"
+        f"peak RSS: main {rss['main']:.0f} MB, largest worker {rss['largest_worker']:.0f} MB   "
+        f"{floor('peak RSS MB', max(rss.values()), at_most=2048)}"
     )
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "pipeline.json").write_text(json.dumps(res, indent=2))
     print(f"wrote {RESULTS / 'pipeline.json'}")
+    finish()
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.floors import finish, floor
 from pipeline.atomic import write_json
 from pipeline.quality import DEFAULT_MODEL, QualityModel, load_quality_recipe, roc_auc, train_classifier
 
@@ -112,12 +113,14 @@ def main() -> None:
     cv = cross_validate(texts, labels, args.folds, args.recipe)
     print(
         f"(b) {args.folds}-fold cross-validation on the labelled pages: ROC-AUC {cv['auc']:.3f} "
-        f"(folds {', '.join(f'{a:.3f}' for a in cv['per_fold'])})   floor >= 0.80"
+        f"(folds {', '.join(f'{a:.3f}' for a in cv['per_fold'])})   "
+        f"{floor('quality CV ROC-AUC', cv['auc'], at_least=0.8)}"
     )
     speed = scoring_speed(model, args.repeat)
     print(
         f"speed: {speed['mb']:.1f} MB ({speed['documents']:,} documents) in {speed['cpu_seconds']:.2f} s "
-        f"CPU = {speed['mb_s_per_core']:.1f} MB/s per core   floor >= 20"
+        f"CPU = {speed['mb_s_per_core']:.1f} MB/s per core   "
+        f"{floor('quality scoring MB/s per core', speed['mb_s_per_core'], at_least=20)}"
     )
     size = DEFAULT_MODEL.stat().st_size
     print(f"default model: {size:,} bytes")
@@ -131,6 +134,7 @@ def main() -> None:
             "model_bytes": size,
         },
     )
+    finish()
 
 
 if __name__ == "__main__":

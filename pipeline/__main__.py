@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import errno
 import sys
+from pathlib import Path
 
 from pipeline.config import RecipeError
 from pipeline.recipe import load_recipe
@@ -60,6 +61,14 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         return 0
     from pipeline.leaks import audit
 
+    tokenizer = Path(args.output_dir) / "tokenizer.json"
+    if not tokenizer.is_file():
+        print(
+            f"verify failed: {tokenizer} not found: the leak audit decodes the shards with the corpus' "
+            "tokenizer (--no-leaks checks the shards alone)",
+            file=sys.stderr,
+        )
+        return 1
     leaks = audit(args.output_dir)
     print(leaks.describe())
     return 0 if leaks.clean else 1

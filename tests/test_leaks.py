@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from test_train_corpus import sample_docs
 
 from pipeline.__main__ import main
@@ -30,7 +31,9 @@ def write_corpus(root: Path, train: list[dict], val: list[dict]) -> Path:
     return root
 
 
-def test_audit_finds_planted_near_duplicates_and_benchmark_items(tmp_path: Path) -> None:
+def test_audit_finds_planted_near_duplicates_and_benchmark_items(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     docs = [d for d in sample_docs(400_000) if len(d["text"].split()) > 200]
     train, val = docs[:-6], docs[-6:]
     assert audit(write_corpus(tmp_path / "clean", train, val)).clean
@@ -53,3 +56,6 @@ def test_audit_finds_planted_near_duplicates_and_benchmark_items(tmp_path: Path)
     assert not report.clean and "val-near" in report.describe()
     assert main(["verify", str(out)]) == 1
     assert main(["verify", str(out), "--no-leaks"]) == 0
+    (out / "tokenizer.json").unlink()
+    assert main(["verify", str(out)]) == 1  # named, not a traceback
+    assert "tokenizer.json not found" in capsys.readouterr().err

@@ -91,7 +91,15 @@ def test_run_accounts_for_every_document(tmp_path: Path) -> None:
     assert rows["exact_dedup"]["docs_out"] == len(kept)
     report = verify_dir(out / "shards")
     assert report.totals.docs == len(kept)  # verify counts exactly the documents the index lists
-    assert (out / "report.md").read_text().count("|") > 20
+    table = [line.split(" | ") for line in (out / "report.md").read_text().splitlines()]
+    report_rows = {r[0].lstrip("| "): r for r in table if len(r) == 6 and r[1][:1].isdigit()}
+    for step, row in rows.items():  # the report, the manifest and removed/ tell the same story
+        docs_in, docs_out, removed_count = (int(x.replace(",", "")) for x in report_rows[step][1:4])
+        assert (docs_in, docs_out) == (row["docs_in"], row["docs_out"])
+        assert removed_count == docs_in - docs_out == sum(row["removed"].values())
+        if step != "read":
+            records = [pq.read_table(p) for p in (out / "removed" / step).glob("*.parquet")]
+            assert sum(t.num_rows for t in records) == removed_count, step
     assert (out / "funnel.png").stat().st_size > 10_000
     assert (out / "tokenizer.json").exists()
 

@@ -127,3 +127,16 @@ def test_compiled_rope_is_the_same_rotation(monkeypatch: pytest.MonkeyPatch) -> 
     eager = apply_rope(x, rope)
     monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
     torch.testing.assert_close(apply_rope(x, rope), eager)
+
+
+@pytest.mark.parametrize("mlp", ["relu2", "swiglu"])
+def test_attention_is_causal(mlp: str) -> None:
+    """Changing the tokens after position t leaves every output up to t as it was."""
+    model = randomized(ModelConfig(**SMALL, mlp=mlp))
+    idx = torch.randint(0, 300, (2, 32), generator=torch.Generator().manual_seed(1))
+    changed = idx.clone()
+    changed[:, 20:] = (changed[:, 20:] + 7) % 300
+    with torch.no_grad():
+        a, b = model.hidden(idx), model.hidden(changed)
+    torch.testing.assert_close(a[:, :20], b[:, :20], rtol=0, atol=0)
+    assert not torch.allclose(a[:, 20:], b[:, 20:])
