@@ -131,7 +131,9 @@ def patch(path: Path, offset: int, data: bytes) -> None:
         f.write(data)
 
 
-def rewrite(path: Path, tokens: np.ndarray | None = None, index: pa.Table | None = None) -> None:
+def rewrite(
+    path: Path, tokens: np.ndarray | None = None, index: pa.Table | None = None, extra_docs: int = 0
+) -> None:
     """Replace a shard's tokens and/or index and re-sign the header, as a buggy writer would:
     the checksums then pass and only the structural checks can catch the problem."""
     shard = read_shard(path)
@@ -143,7 +145,7 @@ def rewrite(path: Path, tokens: np.ndarray | None = None, index: pa.Table | None
         vocab_size=shard.vocab_size,
         sep_id=shard.sep_id,
         n_tokens=tokens.size,
-        n_docs=index.num_rows,
+        n_docs=index.num_rows + extra_docs,
         tokens_checksum=xxhash.xxh3_64_intdigest(tokens.tobytes()),
         index_checksum=xxhash.xxh3_64_intdigest(shard.index_path.read_bytes()),
     )
@@ -215,6 +217,36 @@ def duplicate_id(path: Path) -> None:
     rewrite(path, index=index.set_column(0, INDEX_SCHEMA.field("id"), pa.array(ids)))
 
 
+def index_of_another_schema(path: Path) -> None:
+    index = read_shard(path).index
+    rewrite(path, index=index.append_column("extra", pa.array([0] * index.num_rows)))
+
+
+def header_counts_another_document(path: Path) -> None:
+    rewrite(path, extra_docs=1)
+
+
+def empty_document_without_separator(path: Path) -> None:
+    index = read_shard(path).index
+    lengths = index["n_tokens"].to_numpy().copy()
+    lengths[-1] = 0  # its tokens, separator included, are no longer covered
+    starts = np.cumsum(lengths) - lengths
+    index = index.set_column(2, INDEX_SCHEMA.field("start"), pa.array(starts))
+    rewrite(path, index=index.set_column(3, INDEX_SCHEMA.field("n_tokens"), pa.array(lengths)))
+
+
+def index_covers_fewer_tokens(path: Path) -> None:
+    tokens = np.array(read_shard(path).tokens)
+    rewrite(path, tokens=np.concatenate([tokens, tokens[-3:]]))  # the index does not reach the tail
+
+
+def negative_byte_count(path: Path) -> None:
+    index = read_shard(path).index
+    n_bytes = index["n_bytes"].to_numpy().copy()
+    n_bytes[1] = -5
+    rewrite(path, index=index.set_column(4, INDEX_SCHEMA.field("n_bytes"), pa.array(n_bytes)))
+
+
 CORRUPTIONS = {
     flip_token_byte: "token checksum mismatch",
     truncate: "size mismatch",
@@ -228,6 +260,11 @@ CORRUPTIONS = {
     separator_inside_document: "separators inside documents",
     token_beyond_vocab: "token id 260 >= vocab_size 257",
     duplicate_id: "appears more than once",
+    index_of_another_schema: "schema",
+    header_counts_another_document: "header says 61 documents, the index has 60",
+    empty_document_without_separator: "n_tokens < 1",
+    index_covers_fewer_tokens: "index covers",
+    negative_byte_count: "negative n_bytes",
 }
 
 

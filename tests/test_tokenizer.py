@@ -78,6 +78,17 @@ def test_fast_ids_equal_hf_on_real_text(
         assert got.tolist() == expected, text[:200]
 
 
+def test_fast_ids_equal_hf_at_the_default_vocabulary(corpus: list[Document]) -> None:
+    """At vocab 8192, the default corpus', merges are longer and rarer than at 1024."""
+    tokenizer = train_bpe([d.text for d in corpus[::4]], 8192)
+    encoder = Encoder(tokenizer)
+    texts = [d.text for d in corpus[1::4]]  # none the tokenizer saw
+    texts += [line for d in corpus[3::16] for line in d.text.splitlines(keepends=True)]
+    assert encoder.fast and tokenizer.get_vocab_size() == 8192
+    for text, expected, got in zip(texts, hf_ids(tokenizer, texts), encoder.encode_batch(texts), strict=True):
+        assert got.tolist() == expected, text[:200]
+
+
 def test_fast_ids_equal_hf_on_random_strings(encoder: Encoder) -> None:
     pieces = [
         *"aabeet  \n\n\t\r'’09.,;:!?-_=()[]{}<>|/\\\"",
