@@ -1,4 +1,4 @@
-"""Command line: `python -m pipeline {run,plan,verify,train-quality} ...`."""
+"""Command line: `python -m pipeline {run,plan,verify,train-quality,train-junk-scorer} ...`."""
 
 from __future__ import annotations
 
@@ -92,6 +92,22 @@ def _cmd_train_quality(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train_junk_scorer(args: argparse.Namespace) -> int:
+    from pipeline.ngram_lm import load_junk_recipe, train_junk_model
+
+    recipe = load_junk_recipe(args.recipe, args.overrides)
+    card = train_junk_model(recipe, args.recipe)
+    h, m = card["held_out"], card["model"]
+    print(
+        f"{m['vocabulary']:,} words, {m['bigrams_kept']:,} bigrams; "
+        f"held out: real median {h['median_real']}, "
+        f"shuffled {h['median_shuffled']}, ROC-AUC {h['roc_auc_real_vs_shuffled']}; at {h['threshold']}: "
+        f"{h['real_kept']:.1%} of real kept, {h['shuffled_removed']:.1%} of shuffled removed"
+    )
+    print(f"wrote {recipe.output_dir}/ (model.npz {m['bytes']:,} bytes, card.json, card.md)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipeline", description="grist corpus builder")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -132,6 +148,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("recipe", help="path to a train-quality recipe, e.g. recipes/quality.yaml")
     p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. output_dir=out/q classifier.epoch=10")
     p.set_defaults(fn=_cmd_train_quality)
+
+    p = sub.add_parser(
+        "train-junk-scorer",
+        help="train the junk scorer's reference language model from a recipe's curated sources",
+    )
+    p.add_argument("recipe", help="path to a train-junk-scorer recipe, e.g. recipes/junk_scorer.yaml")
+    p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. output_dir=out/j min_bigram_count=3")
+    p.set_defaults(fn=_cmd_train_junk_scorer)
 
     args = parser.parse_args(argv)
     try:

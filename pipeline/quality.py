@@ -29,6 +29,7 @@ from pydantic import Field
 
 from pipeline.atomic import atomic_path, write_json
 from pipeline.config import RecipeError, Strict, load_yaml, validate
+from pipeline.document import Document
 from pipeline.langid import load_fasttext
 from pipeline.readers import BadRecord, expand_paths, read_source
 from pipeline.recipe import SourceSpec, check_inputs
@@ -187,9 +188,9 @@ def binary_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float = 0.
     }
 
 
-def _read_side(specs: list[SourceSpec]) -> tuple[list[str], list[str], int]:
-    """Texts of all these sources, the source name of each, and how many bad records were skipped."""
-    texts, names, bad = [], [], 0
+def read_documents(specs: list[SourceSpec]) -> tuple[list[Document], int]:
+    """The documents of all these sources, and how many bad records were skipped."""
+    docs, bad = [], 0
     for spec in specs:
         for path in expand_paths(spec.path, spec.format):
             for rec in read_source(
@@ -203,9 +204,14 @@ def _read_side(specs: list[SourceSpec]) -> tuple[list[str], list[str], int]:
                 if isinstance(rec, BadRecord):
                     bad += 1
                 else:
-                    texts.append(rec.text)
-                    names.append(spec.name)
-    return texts, names, bad
+                    docs.append(rec)
+    return docs, bad
+
+
+def _read_side(specs: list[SourceSpec]) -> tuple[list[str], list[str], int]:
+    """Texts of all these sources, the source name of each, and how many bad records were skipped."""
+    docs, bad = read_documents(specs)
+    return [d.text for d in docs], [d.source for d in docs], bad
 
 
 def balanced_split(

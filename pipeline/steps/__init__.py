@@ -15,6 +15,7 @@ BUILTIN_STEPS: dict[str, str] = {
     "minhash_dedup": "pipeline.steps.minhash_dedup:MinHashDedup",
     "decontaminate": "pipeline.steps.decontaminate:Decontaminate",
     "quality_score": "pipeline.steps.quality_score:QualityScore",
+    "junk_score": "pipeline.steps.junk_score:JunkScore",
     "mix": "pipeline.steps.mix:Mix",
     "tokenize": "pipeline.steps.tokenize:Tokenize",
 }
