@@ -11,6 +11,7 @@ BUILTIN_STEPS: dict[str, str] = {
     "gopher_repetition": "pipeline.steps.gopher_repetition:GopherRepetitionFilter",
     "c4": "pipeline.steps.c4:C4Filter",
     "fineweb": "pipeline.steps.fineweb:FineWebFilter",
+    "code_quality": "pipeline.steps.code_quality:CodeQualityFilter",
     "exact_dedup": "pipeline.steps.exact_dedup:ExactDedup",
     "minhash_dedup": "pipeline.steps.minhash_dedup:MinHashDedup",
     "decontaminate": "pipeline.steps.decontaminate:Decontaminate",

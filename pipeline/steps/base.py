@@ -31,6 +31,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.document import Document, Removal
+from pipeline.text.kind import kind_of
 
 Verdict = bool | str
 """A filter's answer for one document: True keeps it; False or a reason string drops it."""
@@ -83,7 +84,12 @@ class DocumentStep(Step):
 class Filter(DocumentStep):
     """Keep/drop per document. Override `filter`, or `filter_batch` when batching is faster.
 
-    `filter` may also rewrite `doc.text` in place (C4 drops lines, for instance)."""
+    `filter` may also rewrite `doc.text` in place (C4 drops lines, for instance). A filter whose
+    rules fit one kind of text sets `kinds` (`pipeline.text.kind`: "prose", "code"): documents of
+    another kind pass it untouched, so prose rules never judge source code and code rules never
+    judge prose, in a corpus that mixes both."""
+
+    kinds: ClassVar[tuple[str, ...] | None] = None  # None: every document
 
     def filter(self, doc: Document) -> Verdict:
         raise NotImplementedError
@@ -92,11 +98,15 @@ class Filter(DocumentStep):
         return [self.filter(d) for d in docs]
 
     def apply(self, docs: list[Document], unit: str) -> tuple[list[Document], list[Removal]]:
-        verdicts = self.filter_batch(docs)
-        if len(verdicts) != len(docs):
+        judged = docs if self.kinds is None else [d for d in docs if kind_of(d) in self.kinds]
+        verdicts = self.filter_batch(judged)
+        if len(verdicts) != len(judged):
             raise RuntimeError(
-                f"step {self.step_name!r} returned {len(verdicts)} verdicts for {len(docs)} documents"
+                f"step {self.step_name!r} returned {len(verdicts)} verdicts for {len(judged)} documents"
             )
+        if len(judged) < len(docs):  # the others pass, in their place
+            by_doc = {id(d): v for d, v in zip(judged, verdicts, strict=True)}
+            verdicts = [by_doc.get(id(d), True) for d in docs]
         kept: list[Document] = []
         removed: list[Removal] = []
         for doc, verdict in zip(docs, verdicts, strict=True):

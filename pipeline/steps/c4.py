@@ -58,6 +58,7 @@ class C4Filter(Filter):
     """
 
     name = "c4"
+    kinds = ("prose",)  # source code repeats lines and lacks sentences by nature
 
     def __init__(
         self,

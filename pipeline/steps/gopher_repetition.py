@@ -55,6 +55,7 @@ class GopherRepetitionFilter(Filter):
     """
 
     name = "gopher_repetition"
+    kinds = ("prose",)  # source code repeats lines and lacks sentences by nature
 
     def __init__(
         self,

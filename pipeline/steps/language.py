@@ -22,9 +22,14 @@ DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "assets" / "lid.176.ftz"
 
 class LanguageFilter(Filter):
     """Reasons: `lang_<code>` when the top language is not kept, `lang_low_score` when it is a
-    kept language below the threshold. `languages: []` annotates without removing anything."""
+    kept language below the threshold. `languages: []` annotates without removing anything.
+
+    Source code is not judged (`kinds`): fastText's model of prose scored 40 of the sample's
+    110 Python files below 0.65 English; datatrove's filter removes them, The Stack applies no
+    language filter to code, and neither does grist."""
 
     name = "language"
+    kinds = ("prose",)  # a language model of prose reads code as noise: 40 of 110 Python files scored low
 
     def __init__(
         self,
