@@ -119,3 +119,20 @@ def test_split_never_shares_an_origin_or_a_group(monkeypatch):
     # every kind of the shared data is in both splits
     for kind in ("books", "encyclopedic", "web", "code", "non_english"):
         assert all(any(it.kind == kind for it in mine) for mine in chosen.values()), kind
+
+
+def test_evaluation_runs_the_recipes_document_steps_as_the_runner_does():
+    from bench.filter_eval import evaluate
+
+    steps, batch_size = evaluate.document_steps(evaluate.ROOT / "recipes" / "default.yaml")
+    names = [n for n, _ in steps]
+    assert names == ["normalize", "language", "gopher_repetition", "gopher_quality", "c4", "fineweb"]
+    line = "The committee met on Tuesday and agreed to publish the report next month."
+    records = [
+        {"id": "a", "kind": "repeated_lines", "label": "junk", "source": "s", "text": "\n".join([line] * 40)},
+        {"id": "b", "kind": "very_short", "label": "junk", "source": "s", "text": "Page not found"},
+    ]
+    removed, seconds = evaluate.run_chain(steps, records, batch_size)
+    assert removed["a"].startswith("gopher_repetition:") and "b" in removed
+    kinds = evaluate.tally(records, removed)
+    assert kinds["repeated_lines"]["removed_pct"] == 100 and set(seconds) == set(names)

@@ -91,7 +91,12 @@ def print_table(split: str, kinds: dict[str, dict[str, Any]], by_source: bool) -
     verdicts = {}
     head = f"{'kind':15s} {'label':5s} {'docs':>5s} {'removed':>8s}  {'floor':23s}"
     print(f"{head} top reasons (share of the kind)")
-    for kind, k in kinds.items():
+    for kind in (*CLEAN_KINDS, *JUNK_KINDS):
+        if kind not in kinds:  # a source missing on this machine must not pass unseen
+            verdicts[kind] = floor(f"filter_eval {split} {kind}: no documents", float("nan"), at_least=0)
+            print(f"{kind:15s} {'':5s} {0:5d} {'':8s}  {verdicts[kind]:23s} no documents on this machine")
+            continue
+        k = kinds[kind]
         pct = k["removed_pct"]
         if k["label"] == "junk":
             verdict = floor(f"filter_eval {split} {kind} removed %", pct, at_least=JUNK_FLOOR)
@@ -182,7 +187,7 @@ def main() -> None:
             "seconds": round(seconds, 2),
             "step_seconds": {k: round(v, 2) for k, v in step_seconds.items()},
             "floors": {"junk_removed_pct_at_least": JUNK_FLOOR, "clean_removed_pct_at_most": CLEAN_CEILING},
-            "kinds": {k: {**v, "verdict": verdicts[k]} for k, v in kinds.items()},
+            "kinds": {k: {**kinds.get(k, {"docs": 0}), "verdict": v} for k, v in verdicts.items()},
             "misclassified": wrong,
         },
     )
