@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.minhash_bench --workers $(WORKERS) || status=1; \
 	$(BIN)/python -m bench.decontam_bench || status=1; \
 	$(BIN)/python -m bench.quality_bench || status=1; \
+	$(BIN)/python -m bench.filter_eval --split test || status=1; \
 	$(BIN)/python -m bench.train_bench || status=1; \
 	$(BIN)/python -m pytest -q -m slow || status=1; \
 	exit $$status

@@ -1,0 +1,3 @@
+from bench.filter_eval.evaluate import main
+
+main()
