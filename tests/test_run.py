@@ -269,11 +269,11 @@ def test_a_step_that_raises_quarantines_the_document_and_the_run_goes_on(tmp_pat
 
 
 def test_a_corpus_emptied_by_a_step_names_the_step_and_its_settings(tmp_path: Path) -> None:
-    steps = [{"step": "normalize"}, {"step": "gopher_quality", "min_doc_words": 1_000_000}]
+    steps = [{"step": "language"}, {"step": "normalize", "min_chars": 10_000_000}]
     path = write_recipe(tmp_path, tmp_path / "out", sources=SMALL_RECIPE["sources"][:1], steps=steps)
-    expected = "the corpus is empty after step 'gopher_quality' (steps.1): it removed all "
+    expected = "the corpus is empty after step 'normalize' (steps.1): it removed all "
     with pytest.raises(
-        RunError, match=re.escape(expected) + r"[\d,]+ documents .*with min_doc_words=1000000"
+        RunError, match=re.escape(expected) + r"[\d,]+ documents .*with min_chars=10000000"
     ):
         run(load_recipe(path))
 
