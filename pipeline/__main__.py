@@ -111,7 +111,7 @@ def _cmd_train_junk_scorer(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipeline", description="grist corpus builder")
     sub = parser.add_subparsers(dest="command", required=True)
-    overrides_help = "dotted overrides of recipe values, e.g. output_dir=out/x steps.3.min_doc_words=30"
+    overrides_help = "dotted overrides of recipe values, e.g. output_dir=out/x steps.4.min_doc_words=30"
 
     p = sub.add_parser("run", help="build the corpus a recipe describes (resumes an interrupted run)")
     p.add_argument("recipe", help="path to a recipe YAML file")

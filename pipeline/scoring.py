@@ -37,6 +37,7 @@ import xxhash
 from pipeline.atomic import atomic_path, read_json, write_json
 from pipeline.document import Document, Removal
 from pipeline.steps.base import GlobalStep, ParallelMap, Summaries
+from pipeline.text.kind import kind_of
 
 STATS_FILE = "scores.json"
 BINS = 50  # of the report's histogram, spanning the scores (and the cut): a model's scores may be bunched
@@ -47,6 +48,7 @@ class ScoreStep(GlobalStep):
     `fraction`, and for the pareto rule `alpha` and `seed`), sets `model_path` and implements
     `score_texts`."""
 
+    kinds: ClassVar[tuple[str, ...] | None] = None  # as `Filter.kinds`: other kinds are not judged
     meta_key: ClassVar[str]
     reason: ClassVar[str]
     title: ClassVar[str]
@@ -73,7 +75,10 @@ class ScoreStep(GlobalStep):
 
     def summarize(self, docs: list[Document], unit: str) -> pa.Table:
         # Rounded once, here, so that the stored score, the cut and the decision agree exactly.
-        scores = np.round(self.score_texts([d.text for d in docs]), 6)
+        judged = [i for i, d in enumerate(docs) if self.kinds is None or kind_of(d) in self.kinds]
+        scores = np.full(len(docs), np.nan)
+        if judged:
+            scores[judged] = np.round(self.score_texts([docs[i].text for i in judged]), 6)
         columns: dict[str, Any] = {"id": [d.id for d in docs], "score": scores}
         if self.keep == "pareto":
             columns["draw"] = [self._pareto_draw(d.id) for d in docs]

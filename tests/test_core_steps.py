@@ -7,6 +7,7 @@ from pathlib import Path
 from pipeline.document import Document
 from pipeline.driver import run_global
 from pipeline.executor.local import LocalExecutor
+from pipeline.steps.encoding import EncodingFilter
 from pipeline.steps.exact_dedup import ExactDedup
 from pipeline.steps.language import LanguageFilter
 from pipeline.steps.normalize import Normalize
@@ -65,3 +66,17 @@ def test_exact_dedup_keeps_smallest_id_across_units(tmp_path: Path) -> None:
     assert removed[books[7].id] == "000-copy"  # the smaller id wins wherever it sits
     assert all(r.reason == "exact_duplicate" for r in removed_a + removed_b)
     assert len(kept_a) + len(kept_b) + len(removed) == len(unit_a) + len(unit_b)
+
+
+def test_encoding_filter_catches_garbled_text_and_keeps_real_text() -> None:
+    real = load_sample("wiki_wikitext2.jsonl.gz", 40) + load_sample("multilingual_udhr.jsonl.gz", 40)
+    kept, removed = EncodingFilter().apply(real, "u")
+    assert not removed  # 79 languages' real text, accents and all scripts, is not garbled
+    text = real[0].text.replace("'", "\u2019").replace(" - ", " \u2013 ") + " Café, naïve, résumé."
+    garbled = [
+        Document("cp1252", "s", text.encode("utf-8").decode("cp1252", errors="replace")),
+        Document("zalgo", "s", "".join(c + "\u0301\u0302\u0303" if c.isalpha() else c for c in text)),
+        Document("homoglyph", "s", text.replace("a", "\u0430").replace("o", "\u043e")),
+    ]
+    _, removed = EncodingFilter().apply(garbled, "u")
+    assert [r.reason for r in removed] == ["mojibake", "stacked_marks", "mixed_scripts"]

@@ -121,12 +121,22 @@ def test_split_never_shares_an_origin_or_a_group(monkeypatch):
         assert all(any(it.kind == kind for it in mine) for mine in chosen.values()), kind
 
 
-def test_evaluation_runs_the_recipes_document_steps_as_the_runner_does():
+def test_evaluation_runs_the_recipes_filter_chain_as_the_runner_does():
     from bench.filter_eval import evaluate
 
     steps, batch_size = evaluate.document_steps(evaluate.ROOT / "recipes" / "default.yaml")
     names = [n for n, _ in steps]
-    assert names == ["normalize", "language", "gopher_repetition", "gopher_quality", "c4", "fineweb"]
+    assert names == [
+        "normalize",
+        "encoding",
+        "language",
+        "gopher_repetition",
+        "gopher_quality",
+        "c4",
+        "fineweb",
+        "code_quality",
+        "junk_score",  # a scorer is part of the filter chain; dedup is not
+    ]
     line = "The committee met on Tuesday and agreed to publish the report next month."
     records = [
         {"id": "a", "kind": "repeated_lines", "label": "junk", "source": "s", "text": "\n".join([line] * 40)},

@@ -31,7 +31,7 @@ def write_recipe(tmp_path: Path, **changes: object) -> Path:
 def test_default_recipe_loads() -> None:
     r = load_recipe(DEFAULT)
     steps = build_steps(r)
-    assert [name for name, _ in steps][:2] == ["normalize", "language"]
+    assert [name for name, _ in steps][:3] == ["normalize", "encoding", "language"]
     name, sink = steps[-1]
     assert name == "tokenize" and isinstance(sink, Tokenize) and sink.vocab_size == 8192
 
@@ -66,14 +66,14 @@ def test_dotted_overrides_reach_nested_values() -> None:
         DEFAULT,
         [
             "output_dir=out/x",
-            "steps.1.threshold=0.8",
-            "steps.1.languages=[en, fr]",
-            "steps.11.val_fraction=0.1",
+            "steps.2.threshold=0.8",
+            "steps.2.languages=[en, fr]",
+            "steps.12.val_fraction=0.1",
             "workers=1",
         ],
     )
     assert r.output_dir == "out/x"
-    assert r.steps[1]["threshold"] == 0.8 and r.steps[1]["languages"] == ["en", "fr"]
+    assert r.steps[2]["threshold"] == 0.8 and r.steps[2]["languages"] == ["en", "fr"]
     assert build_steps(r)[-1][1].val_fraction == 0.1 and r.n_workers == 1
 
 
@@ -83,18 +83,18 @@ def test_dotted_overrides_reach_nested_values() -> None:
         ("output_dirr=out/x", "output_dirr: unknown key"),
         ("workers=many", "workers: Input should be a valid integer"),
         ("steps.0.min_chars=abc", "steps.0.min_chars: Input should be a valid integer"),
-        ("steps.1.treshold=0.5", "steps.1.treshold: unknown key"),
-        ("steps.1.step=langauge", "steps.1.step: unknown step 'langauge'"),
-        ("steps.14.x=1", "no list item 14"),
+        ("steps.2.treshold=0.5", "steps.2.treshold: unknown key"),
+        ("steps.2.step=langauge", "steps.2.step: unknown step 'langauge'"),
+        ("steps.15.x=1", "no list item 15"),
         ("sources.0.path=data/nothing-*.jsonl", "sources.0.path: no input matches"),
         ("sources.0.format=csv", "sources.0.format: Input should be"),
-        ("steps.11.vocab_size=10", "steps.11.vocab_size: Input should be greater than or equal to 257"),
-        ("steps.1.threshold=5", "steps.1.threshold: Input should be less than or equal to 1 (got 5)"),
-        ("steps.10.short_n=20", "steps.10.short_n: must be at most n (13), got 20"),
-        ("steps.9.bands=30", "steps.9.bands: bands x rows = 30 x 8 is more than num_perm=112"),
-        ("steps.11.val_fraction=1", "steps.11.val_fraction: Input should be less than 1"),
-        ("steps.10.pack=nowhere.npz", "steps.10.pack"),
-        ("steps.1.step=nowhere_module:Thing", "steps.1.step: cannot import plugin 'nowhere_module:Thing'"),
+        ("steps.12.vocab_size=10", "steps.12.vocab_size: Input should be greater than or equal to 257"),
+        ("steps.2.threshold=5", "steps.2.threshold: Input should be less than or equal to 1 (got 5)"),
+        ("steps.11.short_n=20", "steps.11.short_n: must be at most n (13), got 20"),
+        ("steps.10.bands=30", "steps.10.bands: bands x rows = 30 x 8 is more than num_perm=112"),
+        ("steps.12.val_fraction=1", "steps.12.val_fraction: Input should be less than 1"),
+        ("steps.11.pack=nowhere.npz", "steps.11.pack"),
+        ("steps.2.step=nowhere_module:Thing", "steps.2.step: cannot import plugin 'nowhere_module:Thing'"),
     ],
 )
 def test_user_mistakes_name_the_key(override: str, expected: str) -> None:
@@ -114,10 +114,10 @@ def test_errors_name_the_yaml_line_of_the_bad_value(tmp_path: Path) -> None:
     with pytest.raises(RecipeError) as e:
         load_recipe(path)
     assert (
-        str(e.value) == f"{path}:{at + 1}: steps.1.threshold: Input should be less than or equal to 1 (got 5)"
+        str(e.value) == f"{path}:{at + 1}: steps.2.threshold: Input should be less than or equal to 1 (got 5)"
     )
-    with pytest.raises(RecipeError, match=r"\(override 'steps.1.threshold=2'\): steps.1.threshold"):
-        load_recipe(path, ["steps.1.threshold=2"])
+    with pytest.raises(RecipeError, match=r"\(override 'steps.2.threshold=2'\): steps.2.threshold"):
+        load_recipe(path, ["steps.2.threshold=2"])
 
 
 def test_plugin_parameters_are_validated(tmp_path: Path) -> None:

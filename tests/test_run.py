@@ -272,9 +272,7 @@ def test_a_corpus_emptied_by_a_step_names_the_step_and_its_settings(tmp_path: Pa
     steps = [{"step": "language"}, {"step": "normalize", "min_chars": 10_000_000}]
     path = write_recipe(tmp_path, tmp_path / "out", sources=SMALL_RECIPE["sources"][:1], steps=steps)
     expected = "the corpus is empty after step 'normalize' (steps.1): it removed all "
-    with pytest.raises(
-        RunError, match=re.escape(expected) + r"[\d,]+ documents .*with min_chars=10000000"
-    ):
+    with pytest.raises(RunError, match=re.escape(expected) + r"[\d,]+ documents .*with min_chars=10000000"):
         run(load_recipe(path))
 
 

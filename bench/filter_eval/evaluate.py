@@ -2,14 +2,16 @@
 how much was removed and why. Floors: every junk kind >= 95 % removed, every clean kind (all
 English) <= 10 % removed. Writes bench/results/filter_eval_<split>.json.
 
-The steps are the recipe's leading document steps (everything before its first corpus-wide step:
-normalize, language, gopher_*, c4, fineweb in the default recipe), built by `build_steps` and
-applied batch by batch with the runner's `apply_guarded`, all kinds together as one source.
+The steps are the recipe's filter chain (everything before its first corpus-wide step other than
+a scorer: normalize, language, the heuristic filters, code_quality and junk_score in the default
+recipe), built by `build_steps` and applied as the runner applies them, all kinds together as
+one source.
 """
 
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -20,9 +22,11 @@ from bench.filter_eval.common import CLEAN_KINDS, JUNK_KINDS, OUT, ROOT, SPLITS
 from bench.floors import finish, floor
 from pipeline.atomic import write_json
 from pipeline.document import Document
+from pipeline.driver import run_global
 from pipeline.recipe import build_steps, load_recipe
 from pipeline.run import apply_guarded
-from pipeline.steps.base import DocumentStep, GlobalStep, Step
+from pipeline.scoring import ScoreStep
+from pipeline.steps.base import DocumentStep, Step
 
 RESULTS = ROOT / "bench" / "results"
 JUNK_FLOOR, CLEAN_CEILING = 95.0, 10.0  # % removed
@@ -30,11 +34,13 @@ UNIT = "filter-eval"
 
 
 def document_steps(recipe_path: Path) -> tuple[list[tuple[str, Step]], int]:
-    """The recipe's steps before its first corpus-wide one, as the runner builds them; and its batch size."""
+    """The recipe's filter chain as the runner builds it, and its batch size: its steps up to its
+    first corpus-wide step that is not a scorer (the dedup steps need a corpus, not a mix of
+    kinds), the scorers (`junk_score`, `quality_score`) included."""
     recipe = load_recipe(recipe_path)
     steps = []
     for name, step in build_steps(recipe):
-        if isinstance(step, GlobalStep) or not isinstance(step, DocumentStep):
+        if not isinstance(step, DocumentStep | ScoreStep):
             break
         steps.append((name, step))
     return steps, recipe.batch_size
@@ -43,17 +49,27 @@ def document_steps(recipe_path: Path) -> tuple[list[tuple[str, Step]], int]:
 def run_chain(
     steps: list[tuple[str, Step]], records: list[dict], batch_size: int
 ) -> tuple[dict[str, str], dict]:
-    """id -> "step:reason" for every removed document, and seconds per step."""
+    """id -> "step:reason" for every removed document, and seconds per step. Document steps run
+    batch by batch through the runner's `apply_guarded`; a scorer runs through the driver's
+    `run_global` on everything that reached it."""
     docs = [Document(r["id"], UNIT, r["text"]) for r in records]
     removed: dict[str, str] = {}
     seconds: Counter = Counter()
-    for i in range(0, len(docs), batch_size):
-        batch = docs[i : i + batch_size]
-        for name, step in steps:
-            t0 = time.perf_counter()
-            batch, dropped, failed = apply_guarded(step, name, batch, UNIT)
-            seconds[name] += time.perf_counter() - t0
-            removed.update({r.doc.id: f"{r.step}:{r.reason}" for r in [*dropped, *failed]})
+    for name, step in steps:
+        t0 = time.perf_counter()
+        batches = [docs[i : i + batch_size] for i in range(0, len(docs), batch_size)]
+        if isinstance(step, ScoreStep):
+            with tempfile.TemporaryDirectory() as tmp:
+                result = run_global(step, {UNIT: batches}, Path(tmp))
+            docs, dropped = result.kept[UNIT], result.removed[UNIT]
+        else:
+            docs, dropped = [], []
+            for batch in batches:
+                kept, out, failed = apply_guarded(step, name, batch, UNIT)
+                docs += kept
+                dropped += [*out, *failed]
+        seconds[name] += time.perf_counter() - t0
+        removed.update({r.doc.id: f"{r.step}:{r.reason}" for r in dropped})
     return removed, dict(seconds)
 
 

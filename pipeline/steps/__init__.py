@@ -6,6 +6,7 @@ does not tokenize never imports the tokenizer and a plugin is no second-class ci
 
 BUILTIN_STEPS: dict[str, str] = {
     "normalize": "pipeline.steps.normalize:Normalize",
+    "encoding": "pipeline.steps.encoding:EncodingFilter",
     "language": "pipeline.steps.language:LanguageFilter",
     "gopher_quality": "pipeline.steps.gopher_quality:GopherQualityFilter",
     "gopher_repetition": "pipeline.steps.gopher_repetition:GopherRepetitionFilter",

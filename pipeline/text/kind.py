@@ -37,8 +37,13 @@ _SYMBOLS = re.compile(r"[{}\[\]()<>=;:*/+\-&|!%^~$#@\\_]")
 MIN_LINES = 5
 
 
+_URL = re.compile(r"(?:https?://|www\.)\S+")
+
+
 def detect_kind(text: str) -> str:
-    """ "code" or "prose" (see the module docstring)."""
+    """Code or prose (see the module docstring). URLs are left out first: their slashes, colons
+    and brackets are not code (a list of links is not a program)."""
+    text = _URL.sub("link", text)
     lines = [line for line in text.splitlines() if line.strip()]
     if len(lines) < MIN_LINES:
         return PROSE
