@@ -74,7 +74,7 @@ def test_mediawiki_redirect_stubs_are_too_short():
 def test_prose_rules_leave_source_code_to_the_code_rules():
     code = docs(lambda r: r["source"] == "code-python")
     # Asked directly, the line and sentence rules reject code: why prose rules must not judge it.
-    assert verdicts(C4Filter(), code)["curly_bracket"] >= 0.7 * len(code)
+    assert verdicts(C4Filter(filter_curly_bracket=True), code)["curly_bracket"] >= 0.7 * len(code)
     assert verdicts(FineWebFilter(), code)[True] <= 0.15 * len(code)
     # In a chain, code passes them untouched, and the code rules keep real source files.
     for step in (C4Filter(), GopherQualityFilter(), GopherRepetitionFilter(), FineWebFilter()):
@@ -156,8 +156,8 @@ def test_c4_drops_boilerplate_lines_and_strips_citations():
 
 def test_c4_page_rules_on_real_text():
     code = doc("cpython-abc.py")
-    assert C4Filter().filter(code) == "curly_bracket"
-    assert C4Filter(filter_curly_bracket=False).filter(doc("cpython-abc.py")) is True
+    assert C4Filter(filter_curly_bracket=True).filter(code) == "curly_bracket"  # C4's own setting
+    assert C4Filter().filter(doc("cpython-abc.py")) is True  # grist's default: code_quality judges code
     # A real sentence-bearing page whose text contains lorem ipsum: splice the marker into a line.
     page = doc("dclm-majority-0008")
     first, rest = page.text.split("\n", 1)
