@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 RECIPE ?= recipes/default.yaml
 WORKERS ?= 2
 
-.PHONY: setup corpus train test bench lint clean
+.PHONY: setup corpus train test bench bench-setup-datatrove lint clean
 
 setup: $(STAMP)
 
@@ -39,9 +39,15 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.decontam_bench || status=1; \
 	$(BIN)/python -m bench.quality_bench || status=1; \
 	$(BIN)/python -m bench.filter_eval --split test || status=1; \
+	$(BIN)/python -m bench.datatrove_compare || status=1; \
 	$(BIN)/python -m bench.train_bench || status=1; \
 	$(BIN)/python -m pytest -q -m slow || status=1; \
 	exit $$status
+
+# datatrove 0.10.1 in its own virtualenv (.venv-datatrove/), for bench.datatrove_compare, which
+# also creates it on first use: its `processing` extra pins trafilatura < 1.12, grist needs >= 1.12.
+bench-setup-datatrove: $(STAMP)
+	$(BIN)/python -m bench.datatrove_compare --setup-only
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
