@@ -42,7 +42,7 @@ class FineWebFilter(Filter):
     This follows datatrove's current `FineWebQualityFilter` (blank lines ignored, strict
     comparisons; the version FineWeb was built with counted blank lines and used <= / >=).
     Tokens are counted as in `GopherQualityFilter` (whitespace tokens plus punctuation runs at
-    word edges, an estimate of the NLTK count datatrove uses), and only when the cheap lower
+    word edges, an estimate of the word-tokenizer count datatrove uses), and only when the cheap lower
     bound `len(text.split())` cannot already clear the rule. The terminal punctuation is
     FineWeb's five ASCII marks plus common sentence ends of other scripts (datatrove now uses
     Unicode's sentence terminals, without the quote marks).

@@ -37,14 +37,15 @@ class GopherQualityFilter(Filter):
     character that is not punctuation or a symbol; its length counts those characters only.
     *Tokens* count words and symbol runs the way a word tokenizer would ("(hello)," is three).
 
-    Differences from datatrove's `GopherQualityFilter`: it tokenizes with NLTK, where this
-    filter reads whitespace tokens and estimates NLTK's token count from punctuation runs,
+    Differences from datatrove's `GopherQualityFilter`: it tokenizes with a word tokenizer
+    (spaCy's rule-based English one in datatrove 0.10.1, NLTK's before), where this filter
+    reads whitespace tokens and estimates the tokenizer's count from punctuation runs,
     so contractions ("don't") are one word here and a word's interior punctuation ("e.g.",
     "U.S.") does not count towards its length. datatrove's `max_non_alpha_words_ratio` is a
     minimum despite its name; it is called `min_alpha_words_ratio` here.
 
     Where grist departs from Gopher as datatrove implements it, and why: ``alpha_words`` divides
-    by words, not by NLTK tokens. datatrove counts every punctuation token ("," "." "(") as a
+    by words, not by tokenizer tokens. datatrove counts every punctuation token ("," "." "(") as a
     word without a letter, so ordinary punctuated prose falls under 0.8: on a mixed corpus of
     technical prose nobody tuned for, this one rule removed 10,783 clean documents. Gopher's
     paper asks that 80 % of *words* hold a letter. Source code is not judged (`kinds`).

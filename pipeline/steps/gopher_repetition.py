@@ -42,7 +42,7 @@ class GopherRepetitionFilter(Filter):
 
     Differences from datatrove's `GopherRepetitionFilter`, all deliberate:
 
-    * Words come from `str.split`, not NLTK: "end." is one word, not "end" and ".". The
+    * Words come from `str.split`, not a word tokenizer: "end." is one word, not "end" and ".". The
       character measures barely move (both count the characters of the words), but
       n-gram boundaries and counts can differ slightly on punctuation-heavy text.
     * Duplicated n-gram characters are the *coverage* of every repeated occurrence: a word

@@ -8,10 +8,10 @@ statistic the filters need is arithmetic on those arrays:
 * **Tokens** are whitespace-separated, exactly as `str.split()` cuts them. A token's
   *word characters* are its characters that are neither whitespace nor punctuation/symbols
   (Unicode categories P*, S*, control). A token with at least one is a *word*.
-* **Pieces** approximate what a word tokenizer such as NLTK's would count: each token, plus
+* **Pieces** approximate what a word tokenizer (spaCy's or NLTK's) would count: each token, plus
   one piece for a punctuation run glued to the start and one for a run glued to the end of
   a word ("(hello)," is three pieces). Gopher and FineWeb ratios use pieces as their
-  denominator, like datatrove does with NLTK tokens, at none of NLTK's cost.
+  denominator, like datatrove does with its tokenizer's tokens, at none of the cost.
 * **Token fingerprints** are `pipeline.text.hashing`'s polynomial hashes of each token's
   code points, with the token's length mixed in (a NUL counts as a symbol, so two tokens can
   differ only by a leading zero code point), computed for all tokens at once from one prefix sum. No Python
