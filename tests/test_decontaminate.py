@@ -1,11 +1,15 @@
 """The `decontaminate` step on real text: real benchmark items planted into real documents.
 
-`tests/data/benchmark_items.jsonl` holds 44 real items (4 per benchmark, drawn at random by
-seed from ../shared/data/benchmarks; each line names its source file and license), as the
-pack builder turns them into text. The shipped pack is hashed, so planting needs the text."""
+`tests/data/benchmark_items.jsonl` holds 46 real items: 4 per benchmark drawn at random by seed
+from ../shared/data/benchmarks, and two MMLU items chosen for what they quote (a passage, a
+quotation in quotation marks). Each line names its source file and license and gives the item
+both as the first pack joined it (`text`) and as its parts (`question`, `choices`, `answer`,
+`solution`, `passage`, as `bench.build_benchmark_pack.read_parts` reads them). The shipped pack
+is hashed, so planting needs the text."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import re
@@ -15,27 +19,36 @@ import numpy as np
 import pydantic
 import pytest
 
-from bench.decontam_bench import edit, fragment, plant, run_step
-from pipeline.decontam.ngrams import char_offsets, words
-from pipeline.decontam.pack import DEFAULT_PACK, Item, Pack, build_pack
+from bench.build_benchmark_pack import Parts
+from bench.decontam_bench import FORMS, Case, edit, edit_words, fragment, plant, run_step, words_of
+from pipeline.decontam.ngrams import char_offsets, matchable, words
+from pipeline.decontam.pack import DEFAULT_PACK, GramPlan, Item, Pack, build_pack, quoted_spans
 from pipeline.document import Document
 from pipeline.steps.base import build_step
 from pipeline.steps.decontaminate import Decontaminate
 from pipeline.text.words import reference_words, word_hash
 from tests.conftest import ROOT, SAMPLE, load_sample
 
+MIN_WORDS = 10  # the step's default
+
 
 def matchable_text(text: str) -> list[str]:
-    """The words an item is matched on (normalized, numbers dropped), as text."""
-    return [w for w in reference_words(text) if w.strip("0")]
+    """The words an item is matched on (normalized, numbers and choice labels dropped)."""
+    return matchable(reference_words(text))
 
 
-ITEMS = [
-    Item(r["benchmark"], r["id"], r["text"])
-    for r in map(json.loads, (ROOT / "tests" / "data" / "benchmark_items.jsonl").open(encoding="utf-8"))
+ROWS = [
+    json.loads(line) for line in (ROOT / "tests" / "data" / "benchmark_items.jsonl").open(encoding="utf-8")
 ]
-MATCHABLE = [it for it in ITEMS if len(matchable_text(it.text)) >= 8]  # shorter items cannot be found
-LONG = [it for it in MATCHABLE if len(matchable_text(it.text)) >= 120]  # a passage and its question
+PARTS = [
+    (
+        r["benchmark"],
+        Parts(r["id"], r["question"], tuple(r["choices"]), r["answer"], r["solution"], r["passage"]),
+    )
+    for r in ROWS
+]
+ITEMS = [Item(r["benchmark"], r["id"], r["text"]) for r in ROWS]
+MATCHABLE = [it for it in ITEMS if len(matchable_text(it.text)) >= MIN_WORDS]  # shorter: a phrase
 HOSTS = ("web_dclm_quality_labeled.jsonl.gz", "wiki_wikitext2.jsonl.gz", "books_gutenberg.jsonl.gz")
 
 
@@ -79,7 +92,7 @@ def outcome(step: Decontaminate, docs: list[Document], tmp_path: Path) -> dict[s
     return {d.id: d for d in kept} | {r.doc.id: r.doc for r in removed}
 
 
-def test_words_are_the_reference_normalization_without_numbers() -> None:
+def test_words_are_the_reference_normalization_without_numbers_and_labels() -> None:
     docs = load_sample("multilingual_udhr.jsonl.gz", limit=20) + load_sample(
         "web_html_extracted.jsonl.gz", 20
     )
@@ -95,14 +108,23 @@ def test_words_are_the_reference_normalization_without_numbers() -> None:
         assert h in {word_hash(x) for x in reference_words(text[s:e])}
 
 
+def test_choice_labels_are_not_words() -> None:
+    """A lettered rendering is the same words as the choices run together."""
+    lettered = "Question: Which is a mineral?\nA. quartz glass\n(B) wood pulp\nC)\nsteel wool\n\nAnswer: (A)"
+    plain = "Question: Which is mineral? quartz glass wood pulp steel wool Answer:"
+    assert matchable_text(lettered) == matchable_text(plain)
+    assert words([lettered]).hashes.tolist() == [word_hash(x) for x in matchable_text(plain)]
+
+
 def test_shipped_pack_is_small_and_documented() -> None:
-    assert DEFAULT_PACK.stat().st_size < 5_000_000
+    assert DEFAULT_PACK.stat().st_size < 4_500_000
     readme = (DEFAULT_PACK.parent / "README.md").read_text(encoding="utf-8")
     pack = Pack.load(DEFAULT_PACK)
-    assert pack.settings == (13, 6, 40)
+    assert pack.n == Decontaminate().n == GramPlan().n
     for bench, (items, grams) in pack.counts().items():
         assert items > 0 and grams > 0
         assert f"`{bench}`" in readme
+    assert int(pack.quoted.sum()) > 0 and int((pack.item_own > 0).sum()) > 1000  # BoolQ, MMLU passages
 
 
 @pytest.mark.parametrize("mode", ["span", "document"])
@@ -119,12 +141,95 @@ def test_verbatim_items_are_found(
             assert " ".join(reference_words(it.text)) not in text
 
 
+def form_cases(variant: str) -> list[Case]:
+    """Every item in every form that applies to it (`bench.decontam_bench.FORMS`), rendered as
+    the bench renders them, verbatim or lightly edited."""
+    rng = random.Random(5)
+    vocab = ["river", "table", "became", "quickly", "orange", "seven", "windows"]
+    cases = []
+    for form, make in FORMS.items():
+        for bench, p in PARTS:
+            pieces = make(bench, p, rng)
+            if not pieces:
+                continue
+            text = "".join(t for t, _ in pieces).strip()
+            ws = words_of(pieces)
+            changed: set[int] = set()
+            if variant == "edited":
+                text, changed = edit_words([w for w, _ in ws], rng, vocab)
+            cases.append(Case(bench, p.id, form, variant, text, ws, changed))
+    return cases
+
+
+def found_cases(step: Decontaminate, cases: list[Case], hosts: list[Document], tmp_path: Path) -> list[bool]:
+    """One run per form: an item planted in more than `max_doc_frequency` hosts is common text."""
+    rng = random.Random(7)
+    hits = {}
+    for form in dict.fromkeys(c.form for c in cases):
+        group = [c for c in cases if c.form == form]
+        docs = [
+            Document(f"{i}", "t", plant(hosts[i % len(hosts)].text[:3000], c.text, rng))
+            for i, c in enumerate(group)
+        ]
+        out = outcome(step, docs, tmp_path / re.sub(r"\W", "_", form))
+        for c, d in zip(group, docs, strict=True):
+            hits[id(c)] = c.id in out[d.id].meta.get("decontam", {}).get(c.bench, [])
+    return [hits[id(c)] for c in cases]
+
+
+@pytest.mark.parametrize("mode", ["span", "document"])
+def test_every_form_is_found(step: Decontaminate, hosts: list[Document], tmp_path: Path, mode: str) -> None:
+    """The question alone, with its correct answer, with its choices lettered or not, after
+    its passage, a code prompt with its solution, half an item: found wherever the insertion
+    holds `min_words` of the item's words in a row. Shorter insertions (a 5-word TriviaQA
+    question, a BoolQ question alone) are phrases, and none of them is flagged."""
+    cases = form_cases("verbatim")
+    hits = found_cases(fresh(step, mode=mode), cases, hosts, tmp_path)
+    by_category: dict[str, list[tuple[Case, bool]]] = {}
+    for c, h in zip(cases, hits, strict=True):
+        by_category.setdefault(c.category(MIN_WORDS, step.n), []).append((c, h))
+    missed = [(c.form, c.bench, c.id) for c, h in by_category["counted"] if not h]
+    assert not missed
+    assert {c.form for c, _ in by_category["counted"]} == set(FORMS)
+    assert len(by_category["counted"]) >= 150
+    assert not [c.text for c, h in by_category["too short"] if h]
+    assert not [c.text for c, h in by_category["passage only"] if h]  # BoolQ's Wikipedia paragraphs
+    assert {(c.bench, c.form) for c, _ in by_category["too short"]} >= {
+        ("triviaqa", "question"),
+        ("boolq", "question"),
+    }
+
+
+def test_edited_forms_are_found(step: Decontaminate, hosts: list[Document], tmp_path: Path) -> None:
+    cases = [c for c in form_cases("edited") if c.form != "half"]
+    hits = found_cases(fresh(step), cases, hosts, tmp_path)
+    counted = [h for c, h in zip(cases, hits, strict=True) if c.category(MIN_WORDS, step.n) == "counted"]
+    assert len(counted) >= 100 and sum(counted) >= 0.95 * len(counted) - 1  # the bench has 5,000
+
+
+def test_a_question_and_its_answer_join_where_the_choices_are_skipped(
+    step: Decontaminate, hosts: list[Document], tmp_path: Path
+) -> None:
+    """HellaSwag 2194's context (9 words) followed by its correct ending, the fourth: the pack
+    joins the question to the correct answer although the item's first ending follows it."""
+    bench, p = next((b, p) for b, p in PARTS if (b, p.id) == ("hellaswag", "2194"))
+    assert p.answer == 3 and len(matchable_text(p.question)) < MIN_WORDS
+    joined = f"{p.question} {p.choices[p.answer]}"
+    other = f"{p.question} {p.choices[1]}"  # a wrong ending: the question alone is a phrase
+    docs = [
+        Document(f"d{i}", "t", f"{hosts[0].text[:2000]}\n{t}\n{hosts[0].text[2000:4000]}")
+        for i, t in enumerate([joined, other])
+    ]
+    item = Item(bench, p.id, "")
+    assert leaked(outcome(fresh(step), docs, tmp_path), [item, item], docs) == [True, False]
+
+
 def test_lightly_edited_items_are_found(step: Decontaminate, hosts: list[Document], tmp_path: Path) -> None:
     vocab = [w for d in hosts[:5] for w in d.text.split() if w.isalpha()]
     docs = planted(MATCHABLE, hosts, lambda it, rng: edit(it.text, rng, vocab))
     out = outcome(fresh(step), docs, tmp_path)
     hits = leaked(out, MATCHABLE, docs)
-    assert sum(hits) >= 0.9 * len(hits) - 1  # ~40 items: one below 90 % is noise, the bench has 3,000
+    assert sum(hits) >= 0.9 * len(hits) - 1  # ~40 items: one below 90 % is noise, the bench has 10,000
 
 
 def test_other_numbers_are_the_same_leak(step: Decontaminate, hosts: list[Document], tmp_path: Path) -> None:
@@ -154,46 +259,56 @@ def test_fragments_and_clean_text_are_left_alone(
 def test_pieces_of_an_item_count_where_they_align(
     step: Decontaminate, hosts: list[Document], tmp_path: Path
 ) -> None:
-    """A short item's first 15 words with the 8th changed keep no 8 words in a row, but their
+    """A question's first 15 words with the 8th changed keep no 10 words in a row, but their
     two 7-word halves still line up as in the item; the same halves apart are two phrases."""
-    items = [it for it in MATCHABLE if 15 <= len(matchable_text(it.text)) < 40]
+    items = [
+        (b, p)
+        for b, p in PARTS
+        if 15 <= len(matchable_text(p.question)) < 40 and not p.passage and not quoted_spans(p.question)
+    ]
     host = hosts[1].text
     docs = []
-    for i, it in enumerate(items):
-        ws = matchable_text(it.text)
+    for i, (_, p) in enumerate(items):
+        ws = matchable_text(p.question)
         before, after = " ".join(ws[:7]), " ".join(ws[8:15])
         docs.append(Document(f"edited#{i}", "t", f"{host[:2000]}\n{before} zebra {after}\n{host[2000:4000]}"))
         docs.append(Document(f"apart#{i}", "t", f"{host[:2000]}\n{before}.\n{host[2000:4000]}\n{after}."))
     out = outcome(fresh(step, mode="document"), docs, tmp_path)
     assert len(items) >= 10
-    assert leaked(out, [it for it in items for _ in "ab"], docs) == [True, False] * len(items)
+    pairs = [Item(b, p.id, "") for b, p in items for _ in "ab"]
+    assert leaked(out, pairs, docs) == [True, False] * len(items)
 
 
 @pytest.mark.parametrize("lenient", [False, True])
-def test_a_shared_part_of_an_item_is_not_the_item(
+def test_a_passage_or_quotation_is_not_the_item(
     step: Decontaminate, hosts: list[Document], tmp_path: Path, lenient: bool
 ) -> None:
-    """What made clean books and articles look contaminated: they shared a part of an item (a
-    passage the item quotes, one famous sentence in it) but not the rest of the item. Without
-    the rules (`lenient`) both count."""
+    """What made clean books and articles look contaminated: they hold what an item quotes (a
+    BoolQ item's Wikipedia paragraph, Gibbon for an MMLU item, the Declaration of Independence
+    inside an MMLU question) but not the item's own words. Followed by the question, the
+    passage is the item. `lenient`: a pack that takes quoted words for the item's own."""
     host = hosts[0].text
-    medium = [it for it in MATCHABLE if 40 <= len(matchable_text(it.text)) <= 60]
-    cases = []
-    for it in LONG:  # the first 60 %: a passage without its question (more than max_gap words)
-        ws = matchable_text(it.text)
-        cases.append((it, " ".join(ws[: len(ws) * 3 // 5])))
-    for it in medium:  # the one 13-gram of its pack grams nearest its middle
-        ws = matchable_text(it.text)
-        at = min(build_pack([it]).pos.tolist(), key=lambda p: abs(p - (len(ws) - 13) / 2))
-        cases.append((it, " ".join(ws[at : at + 13])))
+    quoting = [(b, p) for b, p in PARTS if p.passage]
+    cases = [(b, p.id, p.passage, False) for b, p in quoting]
+    cases += [(b, p.id, f"{p.passage}\nQuestion: {p.question}", True) for b, p in quoting]
+    b, p = next((b, p) for b, p in PARTS if '"we hold these truths' in p.question)
+    quote = re.search(r'"[^"]+"', p.question)
+    assert quote
+    cases += [(b, p.id, f"As Jefferson wrote, {quote.group()}.", False), (b, p.id, p.question, True)]
     docs = [
         Document(f"part#{i}", "t", host[:3000] + "\n" + text + "\n" + host[3000:6000])
-        for i, (_, text) in enumerate(cases)
+        for i, (_, _, text, _) in enumerate(cases)
     ]
-    params = {"max_gap": 1000, "min_grams": 1} if lenient else {}
-    out = outcome(fresh(step, mode="document", **params), docs, tmp_path)
-    assert len(LONG) >= 3 and len(medium) >= 3
-    assert leaked(out, [it for it, _ in cases], docs) == [lenient] * len(cases)
+    s = fresh(step, mode="document")
+    if lenient:
+        pack = step.loaded_pack
+        s._pack = dataclasses.replace(
+            pack, quoted=np.zeros_like(pack.quoted), item_own=np.zeros_like(pack.item_own)
+        )
+    out = outcome(s, docs, tmp_path)
+    assert len(quoting) >= 5
+    expected = [held or lenient for *_, held in cases]
+    assert leaked(out, [Item(b, i, "") for b, i, _, _ in cases], docs) == expected
 
 
 def test_low_information_grams_are_not_in_the_pack() -> None:
@@ -207,6 +322,23 @@ def test_low_information_grams_are_not_in_the_pack() -> None:
         ]
     )
     assert set(pack.item.tolist()) == {3}
+
+
+def test_a_benchmarks_boilerplate_is_not_in_the_pack() -> None:
+    """MMLU heads 895 items with the same instructions; what tells them apart is the rest."""
+    head = "For which of these two scenarios does the main character do something clearly morally wrong?"
+    tails = [
+        f"Scenario {i} | I {verb} my neighbour's {thing} last night"
+        for i, (verb, thing) in enumerate(
+            (v, t)
+            for v in ("painted", "borrowed", "hid", "washed")
+            for t in ("car", "dog", "fence", "bicycle", "garden")
+        )
+    ]
+    pack = build_pack([Item("b", str(i), head + " " + t) for i, t in enumerate(tails)])
+    head_words = len(matchable_text(head))
+    assert len(tails) >= 16 and pack.pos.min() > head_words - pack.n  # nothing wholly in the head
+    assert set(pack.item.tolist()) == set(range(len(tails)))
 
 
 def test_too_common_ngrams_do_not_count(step: Decontaminate, hosts: list[Document], tmp_path: Path) -> None:
@@ -263,19 +395,35 @@ def test_extra_files_report_and_recipe(step: Decontaminate, hosts: list[Document
     )
 
 
-def test_build_pack_short_items_and_merge() -> None:
+def test_build_pack_segments_save_and_merge(tmp_path: Path) -> None:
+    words20 = " ".join(f"q{a}{b}" for a in "ab" for b in "abcdefghij")  # a 20-word question
+    long = " ".join(f"w{a}{b}" for a in "abcdef" for b in "abcdefghij")  # a 60-word solution
     items = [
-        Item("b", "long", " ".join(f"w{a}{b}" for a in "abcdef" for b in "abcdefghij")),  # 60 words
-        Item("b", "short", "one two three four five six seven eight nine"),
+        Item("b", "qa", (words20, "choice one goes here", "choice two goes there", long), answer=2),
+        Item("b", "tiny", "only five little words here"),
+        Item("b", "boolq", ("is this the question of the item",), source=long.replace("w", "p")),
     ]
-    items.append(Item("b", "tiny", "only five little words here"))
     pack = build_pack(items)
-    short = pack.item_short(pack.item)
-    assert set(pack.item[~short].tolist()) == {0} and set(pack.item[short].tolist()) == {1}
-    assert sorted(pack.pos[short].tolist()) == [0, 1, 2, 3]  # every 6-gram of a short item, with its place
+    pos = sorted(pack.pos[pack.item == 0].tolist())
+    assert pos[:15] == list(range(15))  # every gram of a short question...
+    assert {28, 34, 40, 46, 52, 58} <= set(pos) and 29 not in pos  # ...every 6th of the solution
+    assert 82 in pos  # ...and the one ending the item
+    assert pack.quoted[pack.item == 0].sum() == 0 and 1 not in pack.item.tolist()
+    assert pack.item_own.tolist() == [0, 0, 60] and pack.item_first.tolist() == [20, 5, 67]
+    assert pack.quoted[(pack.item == 2) & (pack.pos.astype(int) + 6 <= 60)].all()
+    pack.save(tmp_path / "p.npz")
+    again = Pack.load(tmp_path / "p.npz")
+    for field in ("hashes", "item", "pos", "quoted", "item_words", "item_own", "item_first", "item_ids"):
+        assert np.array_equal(getattr(again, field), getattr(pack, field)), field
     merged = Pack.load(DEFAULT_PACK).merge(pack)
     assert merged.benchmarks[-1] == "b" and len(merged.hashes) == len(Pack.load(DEFAULT_PACK).hashes) + len(
         pack.hashes
     )
     with pytest.raises(ValueError):
-        merged.merge(build_pack(items, short_item_words=30))
+        merged.merge(build_pack(items, GramPlan(n=5)))
+    said = 'He said "one two three four five six seven eight nine ten" and left the house at once'
+    assert build_pack([Item("b", "cites", said, quotes=True)]).quoted.any()
+    assert not build_pack([Item("b", "dialogue", said)]).quoted.any()
+    np.savez(tmp_path / "old.npz", grams=np.array([13, 6, 40]))
+    with pytest.raises(ValueError, match="older format"):
+        Pack.load(tmp_path / "old.npz")

@@ -1,28 +1,38 @@
 """Which documents hold which benchmark items, judged from the item grams they share.
 
-Sharing an n-gram with an item is not holding the item. The clean books and articles that the
-first version of this step removed in document mode shared with MMLU items what the items
-quote: the opening of *A Tale of Two Cities* (in four history items), a passage of Plato's
-*Republic*, a letter of the Continental Congress, "We hold these truths to be self-evident"
-(in a 40-word question). A document that holds an item holds its question and choices too.
+Sharing a gram with an item is not holding the item. The grams a document shares with an item
+are first grouped by alignment: a copy of the item shows them at the same distances from each
+other as the item does (give or take `ALIGN_SLACK` words, for a word inserted, dropped or
+split), while grams shared by chance lie anywhere. A copy of a part of the item is one
+alignment; a page that shows the question and then only the correct answer, skipping the other
+choices, shows two, and the question's is the one that counts. On one alignment, a document
+holds the item when:
 
-The grams a document shares with an item are first grouped by alignment: a copy of the item
-shows them at the same distances from each other as the item does (give or take
-`ALIGN_SLACK` words, for a word inserted, dropped or split), while grams shared by chance lie
-anywhere. On one alignment, a document holds the item when:
+* the shared grams cover at least `min_words` (10) of the item's own words (its question,
+  choices, answer; not the passage it quotes): fewer is a phrase, like the 4-7 word fragments
+  of items that ordinary prose contains. Any part will do, the question alone, the question
+  and some choices, the second half of the item: what leaked is the item's text, whichever
+  part a page shows;
+* or they cover `min_words` of the passage the item quotes and run on into its question, over
+  `n` of its words or all of it when it is shorter (a BoolQ paragraph followed by its 8-word
+  question). The passage alone is not the item: BoolQ's are Wikipedia paragraphs and
+  MMLU's history items quote books, speeches and letters that clean books and articles hold (*A
+  Tale of Two Cities*, a letter of the Continental Congress). Quotations inside an item's text
+  (`pack.QUOTE_WORDS` words or more in quotation marks) count the same way: grams lying wholly
+  in a passage or quotation cover only it, the others the item's own words;
+* no stretch of more than `max_gap` words between two shared grams lacks one (a copy with a
+  few words changed has small holes; grams shared by chance at the right distance rarely have
+  only small holes between them).
 
-* the shared grams cover at least `min_words` of the item's words: fewer is a phrase, like
-  the 4-7 word fragments of items that ordinary prose contains. Short items are matched on
-  `short_n`-grams (6) rather than on 8-grams, so that a copy with a word changed every seven
-  or so words still shows, in pieces that together cover 8 words or more;
-* no stretch of more than `max_gap` words of the item, from its first word to its last, lacks
-  a shared gram. A changed word hides only the grams over it, so a copy with a few words
-  changed has small holes (two changed words: at most 27 words in 99 % of the bench's lightly
-  edited items), while a quoted passage leaves the item's question and choices uncovered (58
-  words and more in the cases above);
-* an item matched on n-grams (`short_item_words` words or more) shares at least `min_grams`
-  of them: one 13-gram is one sentence, and a famous sentence is what other texts share with an
-  item that quotes it.
+A page showing fewer than `min_words` of an item's words (in one alignment) is not found: it cannot be
+told from a phrase. NeMo Curator likewise hashes the fields it takes (mostly the question)
+apart and skips those under 8 words; datatrove finds nothing shorter than its 12-gram;
+GPT-3 matched n-grams of 8 to 13 words. grist takes 10 rather than 8 because the 8-9 word
+stretches clean Wikipedia shared with items were names and titles ("The Diagnostic and
+Statistical Manual of Mental Disorders"). Where grist departs from all three: no item is
+required to be held from end to end (grist's first rule did that, and missed every page showing
+an item in another shape than the benchmark file: the question alone, the question and its
+answer), and a passage or quotation the item cites is not the item.
 """
 
 from __future__ import annotations
@@ -54,7 +64,6 @@ def judge(
     pack: Pack,
     *,
     max_gap: int,
-    min_grams: int,
     min_words: int,
 ) -> ItemMatches:
     """The items that documents' keys belong to, and whether they hold them (module docstring).
@@ -63,29 +72,41 @@ def judge(
     d, k, a, it = doc[which], keys[which], at[which].astype(np.int64), pack.item[rows]
     if len(d) == 0:
         return ItemMatches(d, k, a, it, np.zeros(0, bool))
-    p = pack.pos[rows].astype(np.int64)
+    p, q = pack.pos[rows].astype(np.int64), pack.quoted[rows]
     offset = a - p
     order = np.lexsort((offset, it, d))
-    d, k, a, it, p, offset = (x[order] for x in (d, k, a, it, p, offset))
+    d, k, a, it, p, q, offset = (x[order] for x in (d, k, a, it, p, q, offset))
     new = np.ones(len(d), bool)
     new[1:] = (d[1:] != d[:-1]) | (it[1:] != it[:-1]) | (offset[1:] - offset[:-1] > ALIGN_SLACK)
-    align = np.cumsum(new)
+    align = np.cumsum(new) - 1
     order = np.lexsort((p, align))  # each alignment's grams in item order
-    d, k, a, it, p, align = (x[order] for x in (d, k, a, it, p, align))
+    d, k, a, it, p, q, align = (x[order] for x in (d, k, a, it, p, q, align))
 
+    n = pack.n
     first = np.ones(len(d), bool)
     first[1:] = align[1:] != align[:-1]
     starts = np.flatnonzero(first)
-    last = np.append(starts[1:], len(d)) - 1
-    gram = np.where(pack.item_short(it), pack.short_n, pack.n)
-    prev = np.zeros(len(d), np.int64)  # the previous gram's first word (grams of an item are alike)
-    prev[1:] = p[:-1]
-    gap = np.where(first, p, p - prev - gram)  # uncovered words before this gram
-    fresh = np.where(first, gram, np.clip(p - prev, 0, gram))  # words this gram adds to the cover
-    tail = pack.item_words[it[last]].astype(np.int64) - p[last] - gram[last]
-    widest = np.maximum(np.maximum.reduceat(gap, starts), tail)
-    covered = np.add.reduceat(fresh, starts)
-    grams = np.add.reduceat((first | (p != prev)).astype(np.int64), starts)
-    short = pack.item_short(it[starts])
-    held = (covered >= min_words) & (widest <= max_gap) & (short | (grams >= min_grams))
+    prev_end = np.zeros(len(d), np.int64)
+    prev_end[1:] = p[:-1] + n
+    widest = np.maximum.reduceat(np.where(first, 0, p - prev_end), starts)  # holes between grams
+    item = it[starts]
+    own_start = pack.item_own[it].astype(np.int64)
+
+    # Cover, counted apart for the item's own grams (their words past the passage) and for the
+    # grams lying in a passage or quotation: each class's grams in item order, new words only.
+    order = np.lexsort((p, q, align))
+    al, pq, qq, os = align[order], p[order], q[order], own_start[order]
+    head = np.ones(len(al), bool)
+    head[1:] = (al[1:] != al[:-1]) | (qq[1:] != qq[:-1])
+    prev = np.zeros(len(al), np.int64)
+    prev[1:] = pq[:-1] + n
+    begin = np.where(head, pq, np.maximum(pq, prev))
+    fresh = np.clip(pq + n - np.where(qq, begin, np.maximum(begin, os)), 0, n)
+    covered_own = np.bincount(al[~qq], weights=fresh[~qq], minlength=len(starts))
+    covered_quoted = np.bincount(al[qq], weights=fresh[qq], minlength=len(starts))
+
+    question = (pack.item_first[item].astype(np.int64) - pack.item_own[item]).clip(1, n)
+    held = ((covered_own >= min_words) | ((covered_quoted >= min_words) & (covered_own >= question))) & (
+        widest <= max_gap
+    )
     return ItemMatches(d, k, a, it, np.repeat(held, np.diff(np.append(starts, len(d)))))

@@ -1,13 +1,23 @@
 """The words decontamination matches on, and their n-gram hashes, for a whole batch at once.
 
 Words are `pipeline.text.words`'s normalized words with their byte spans (span removal cuts text
-around a match), less the numbers. Normalization folds every digit to `0` so that a leaked
-GSM8K problem with other numbers is still found; but a folded number then matches any other
+around a match), less the numbers and the choice labels. Normalization folds every digit to `0`
+so that a leaked GSM8K problem with other numbers is still found; but a folded number then matches any other
 number, and "adults between the ages of 18 and 49" in a Wikipedia article matched an MMLU
 question about "adults between the ages of 18 and 70": two of its eight words were numbers
 that differ. So numbers are wildcards here, dropped from the word stream: they neither break a
 gram nor count towards one, and an n-gram is always n words of text. The pack and the corpus
 go through this same function, so they always agree.
+
+Choice labels are dropped the same way: the single letters `a` to `e`. Eval prompts and quiz
+pages letter the choices ("A. ...", "(B) ...", "C)" on a line of its own) and end with
+"Answer: D"; with the labels in the word stream a lettered copy of an item shares no gram that
+spans two choices with the item's own text, and each label shifts the copy's words against the
+item's by one. Dropped, "A. thermal energy B. chemical energy" and "thermal energy chemical
+energy" are the same words, and so is a copy numbered "1. ... 2. ...". The article "a" goes too,
+from the pack and the corpus alike: a gram then spans one more word of text, no harm done.
+GPT-3, NeMo Curator and datatrove keep every word; they match an item's text as the benchmark
+file stores it, not as a page renders it.
 
 N-gram hashes are the polynomial over word hashes of `text.hashing.combine`, computed for every
 position with `n` vectorised multiply-adds; the shorter grams matched for short benchmark
@@ -23,26 +33,35 @@ from pipeline.text.hashing import NGRAM_BASE
 from pipeline.text.words import Words, word_hash
 
 _U64 = np.uint64
+LABELS = tuple("abcde")  # choice labels, dropped like numbers
 # Every number normalizes to a run of zeros; longer ones (rare) are kept as words.
-NUMBER_HASHES = np.sort(np.array([word_hash("0" * k) for k in range(1, 65)], _U64))
+DROPPED_HASHES = np.sort(
+    np.array([word_hash("0" * k) for k in range(1, 65)] + [word_hash(x) for x in LABELS], _U64)
+)
 _LOW_BITS = _U64(0xFFFF)
-_NUMBER_LOW = np.zeros(1 << 16, bool)  # a cache-sized first test, passed by 1 in 1,000 other words
-_NUMBER_LOW[NUMBER_HASHES & _LOW_BITS] = True
+_DROPPED_LOW = np.zeros(1 << 16, bool)  # a cache-sized first test, passed by 1 in 1,000 other words
+_DROPPED_LOW[DROPPED_HASHES & _LOW_BITS] = True
 
 
-def is_number(hashes: np.ndarray) -> np.ndarray:
-    """Which word hashes are those of a number."""
-    out = _NUMBER_LOW[hashes & _LOW_BITS]
+def is_dropped(hashes: np.ndarray) -> np.ndarray:
+    """Which word hashes are those of a number or of a choice label."""
+    out = _DROPPED_LOW[hashes & _LOW_BITS]
     cand = np.flatnonzero(out)
-    pos = np.minimum(np.searchsorted(NUMBER_HASHES, hashes[cand]), len(NUMBER_HASHES) - 1)
-    out[cand] = NUMBER_HASHES[pos] == hashes[cand]
+    pos = np.minimum(np.searchsorted(DROPPED_HASHES, hashes[cand]), len(DROPPED_HASHES) - 1)
+    out[cand] = DROPPED_HASHES[pos] == hashes[cand]
     return out
 
 
+def matchable(normalized_words: list[str]) -> list[str]:
+    """The reference of `words`: which normalized words are matched on."""
+    return [w for w in normalized_words if w.strip("0") and w not in LABELS]
+
+
 def words(texts: list[str]) -> Words:
-    """The matchable words of every text: normalized, hashed, with byte spans, numbers dropped."""
+    """The matchable words of every text: normalized, hashed, with byte spans, numbers and
+    choice labels dropped."""
     w = normalized.words(texts)
-    return w.take(~is_number(w.hashes))
+    return w.take(~is_dropped(w.hashes))
 
 
 def ngrams(w: Words, lengths: range) -> dict[int, np.ndarray]:

@@ -1,20 +1,32 @@
 """Benchmark decontamination: drop or cut corpus text that holds evaluation benchmark items.
 
-Matching is GPT-3's (Brown et al. 2020, appendix C) as NeMo Curator and lm-evaluation-harness
-implement it: word 13-grams of normalized text, numbers left out (`pipeline.decontam.ngrams`),
-looked up in a hashed pack of benchmark n-grams (`pipeline.decontam.pack`; the shipped one
-covers MMLU, HellaSwag, GSM8K, HumanEval, ARC, PIQA, WinoGrande, LAMBADA, BoolQ and TriviaQA,
-see `pipeline/assets/benchmarks/README.md`). Items of fewer than `short_item_words` (40) words
-are matched on shorter grams, every `short_n`-gram (6), as GPT-3 went down to 8-grams for
-benchmarks of short items, so that a short question with a word changed is still caught. `n`,
-`short_n` and `short_item_words` must be the pack's: it is hashed.
+Matching follows GPT-3 (Brown et al. 2020, appendix C) as NeMo Curator and lm-evaluation-harness
+implement it: word n-grams of normalized text (`pipeline.decontam.ngrams`) looked up in a hashed
+pack of benchmark n-grams (`pipeline.decontam.pack`; the shipped one covers MMLU, HellaSwag,
+GSM8K, HumanEval, ARC, PIQA, WinoGrande, LAMBADA, BoolQ and TriviaQA, see
+`pipeline/assets/benchmarks/README.md`). Where grist departs from them, and why:
 
-A shared gram is a lead, not a verdict: a document holds an item only when the grams it shares
-with it, aligned as in the item, cover at least `min_words` (8) of its words, and cover it from
-end to end save holes of at most `max_gap` words (what a few changed words hide), and, for
-items matched on n-grams, number at least `min_grams` (`pipeline.decontam.evidence`). A phrase
-of an item, a book an MMLU item quotes, or a famous sentence an item cites, share grams with
-the item without holding it.
+* numbers and choice labels (the letters a-e) are not words: a GSM8K problem with other
+  numbers, and an item whose choices a page letters "A. ... B. ...", are the same words;
+* `n` is 6, not 13 (GPT-3 went down to 8 for benchmarks of short items; datatrove uses 12):
+  pages show items in parts, a 10-word question alone, and one word changed in 13 hides every
+  13-gram. The verdict does not rest on one gram but on how much of the item the shared grams
+  cover, so a short gram is a lead, not a leak;
+* the pack stores items as segments (the quoted passage, the question, each choice, the
+  answer), so that a page holding the question alone, or the question and its correct answer
+  only, holds the item, and a page holding only the passage an item quotes (a BoolQ Wikipedia
+  paragraph, a book an MMLU item cites) does not.
+
+`n` must be the pack's: it is hashed. A shared gram is a lead, not a verdict: a document holds
+an item only when the grams it shares with it, aligned as in the item, cover at least
+`min_words` (10) of its own words, with holes of at most `max_gap` words between them (what a
+few changed words hide; `pipeline.decontam.evidence`). A 4-7 word phrase of an item, or the
+passage an item quotes, shares grams with the item without holding it. Why 10 and not GPT-3's
+8: the 8-9 word stretches clean Wikipedia shared with items were names and titles ("The
+Diagnostic and Statistical Manual of Mental Disorders", "Harry Potter and the Goblet of Fire").
+A page showing fewer than `min_words` words of an item in a row (a 5-word TriviaQA question, a
+BoolQ question without its passage) cannot be told from a phrase: it is not found, and the bench
+counts such insertions apart.
 
 Why a global step: GPT-3 ignores n-grams found in more than `max_doc_frequency` corpus
 documents (a 13-gram in hundreds of pages is a quotation, a license line or boilerplate the
@@ -57,7 +69,7 @@ from pipeline.atomic import read_json, write_json
 from pipeline.config import ParamError, Strict
 from pipeline.decontam.evidence import judge
 from pipeline.decontam.ngrams import char_offsets, ngrams, within, words
-from pipeline.decontam.pack import DEFAULT_PACK, Item, Pack, build_pack, key
+from pipeline.decontam.pack import DEFAULT_PACK, GramPlan, Item, Pack, build_pack, key
 from pipeline.document import Document, Removal
 from pipeline.steps.base import GlobalStep, ParallelMap, Summaries
 
@@ -81,8 +93,9 @@ class Hits(NamedTuple):
 
 class BenchmarkFile(Strict):
     """A user benchmark: JSON Lines (optionally gzipped) whose `fields` (strings or lists of
-    strings) are joined into the text to match. `name` defaults to the file name, item ids to the
-    line number unless `id_field` names one."""
+    strings) are the segments of each item, the first one its question (a list: one segment
+    per string, e.g. the choices). `name` defaults to the file name, item ids to the line number
+    unless `id_field` names one."""
 
     path: FilePath
     fields: list[str] = Field(min_length=1)
@@ -104,9 +117,9 @@ def read_benchmark_file(spec: BenchmarkFile) -> list[Item]:
             parts: list[str] = []
             for field in spec.fields:
                 value = row.get(field, "")
-                parts.extend(value if isinstance(value, list) else [value])
+                parts.extend(str(v) for v in (value if isinstance(value, list) else [value]))
             item_id = str(row[spec.id_field]) if spec.id_field else str(i)
-            items.append(Item(name, item_id, " ".join(str(p) for p in parts)))
+            items.append(Item(name, item_id, tuple(parts)))
     return items
 
 
@@ -134,12 +147,9 @@ class Decontaminate(GlobalStep):
         *,
         pack: Literal["default"] | FilePath | None = "default",
         extra_files: list[BenchmarkFile] | None = None,
-        n: Annotated[int, Field(ge=2)] = 13,
-        short_n: Annotated[int, Field(ge=2)] = 6,
-        short_item_words: PositiveInt = 40,
-        min_words: PositiveInt = 8,
+        n: Annotated[int, Field(ge=2, le=32)] = 6,
+        min_words: PositiveInt = 10,
         max_gap: NonNegativeInt = 30,
-        min_grams: PositiveInt = 2,
         mode: Literal["span", "document"] = "span",
         span_margin: NonNegativeInt = 200,
         min_piece_chars: NonNegativeInt = 200,
@@ -147,8 +157,8 @@ class Decontaminate(GlobalStep):
         max_doc_frequency: PositiveInt = 10,
     ) -> None:
         super().__init__()
-        if short_n > n:
-            raise ParamError("short_n", f"must be at most n ({n}), got {short_n}")
+        if min_words < n:
+            raise ParamError("min_words", f"must be at least n ({n}), got {min_words}")
         if pack is None and not extra_files:
             raise ParamError("pack", "no benchmarks: pack is None and there are no extra_files")
         self.pack_path = None if pack is None else DEFAULT_PACK if pack == "default" else Path(pack)
@@ -160,18 +170,16 @@ class Decontaminate(GlobalStep):
     def loaded_pack(self) -> Pack:
         """The benchmarks, loaded on first use (building a step must stay cheap)."""
         if self._pack is None:
-            settings = (self.n, self.short_n, self.short_item_words)
             pack = None
             if self.pack_path is not None:
                 pack = Pack.load(self.pack_path)
-                if pack.settings != settings:
+                if pack.n != self.n:
                     raise ValueError(
-                        f"decontaminate: pack {self.pack_path} holds grams for (n, short_n, "
-                        f"short_item_words) = {pack.settings}, the recipe asks for {settings}: "
-                        "rebuild it with bench/build_benchmark_pack.py"
+                        f"decontaminate: pack {self.pack_path} holds {pack.n}-grams, the recipe "
+                        f"asks for n={self.n}: rebuild it with bench/build_benchmark_pack.py --n {self.n}"
                     )
             for spec in self.extra_files:
-                extra = build_pack(read_benchmark_file(spec), *settings)
+                extra = build_pack(read_benchmark_file(spec), GramPlan(n=self.n))
                 pack = extra if pack is None else pack.merge(extra)
             assert pack is not None  # __init__ requires a pack or extra files
             self._pack = pack
@@ -181,15 +189,11 @@ class Decontaminate(GlobalStep):
         """Every gram of `docs` found in the pack."""
         w = words([d.text for d in docs])
         first_word = np.searchsorted(w.doc, np.arange(len(docs)))
-        grams = ngrams(w, range(self.short_n, self.n + 1))
-        parts = []
-        for short, length in ((True, self.short_n), (False, self.n)):
-            k = key(grams[length])
-            first = np.flatnonzero(self.loaded_pack.contains(k, short))
-            first = first[within(w, first, length)]
-            d = w.doc[first]
-            parts.append((d, k[first], first - first_word[d], w.start[first], w.end[first + length - 1]))
-        return Hits(*(np.concatenate(col) for col in zip(*parts, strict=True)))
+        k = key(ngrams(w, range(self.n, self.n + 1))[self.n])
+        first = np.flatnonzero(self.loaded_pack.contains(k))
+        first = first[within(w, first, self.n)]
+        d = w.doc[first]
+        return Hits(d, k[first], first - first_word[d], w.start[first], w.end[first + self.n - 1])
 
     def summarize(self, docs: list[Document], unit: str) -> pa.Table:
         hits = self._matches(docs)
@@ -211,7 +215,6 @@ class Decontaminate(GlobalStep):
             at[counts],
             pack,
             max_gap=self.max_gap,
-            min_grams=self.min_grams,
             min_words=self.min_words,
         )
         held = pa.table(
@@ -327,7 +330,7 @@ class Decontaminate(GlobalStep):
             f"### {self.step_name}",
             "",
             f"{stats['documents_matched']} documents hold a benchmark item ({self.mode} mode, "
-            f"{self.n}-grams, {self.short_n}-grams for short items); {stats['documents_partial']} more "
+            f"{self.n}-grams covering {self.min_words} words or more); {stats['documents_partial']} more "
             "share n-grams with an item without holding it (a quoted passage, a common phrase) and "
             f"were left alone; {stats['ngrams_too_common']} n-grams found in more than "
             f"{self.max_doc_frequency} documents were ignored.",
