@@ -3,6 +3,7 @@ its YAML line, and every step (built-in or plugin) is built and checked before a
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -161,3 +162,20 @@ def test_cli_help(command: str) -> None:
         [sys.executable, "-m", "pipeline", command, "--help"], capture_output=True, text=True, cwd=ROOT
     )
     assert proc.returncode == 0 and "usage:" in proc.stdout
+
+
+def test_a_filter_can_be_limited_to_some_sources(tmp_path: Path) -> None:
+    strict = {"step": "gopher_quality", "min_doc_words": 100_000, "sources": ["web-*"]}
+    recipe = load_recipe(write_recipe(tmp_path, steps=[strict]))
+    step = build_steps(recipe)[0][1]
+    book = load_sample("books_gutenberg.jsonl.gz", 1)[0]
+    page = load_sample("web_dolma_cc.jsonl.gz", 1)[0]
+    book.source, page.source = "books", "web-cc"
+    kept, removed = step.apply([book, page], "u")
+    assert [d.id for d in kept] == [book.id] and [r.reason for r in removed] == ["too_few_words"]
+    for steps, expected in (
+        ([{**strict, "sources": ["wbe-*"]}], "steps.0.sources: 'wbe-*' matches none of the recipe's sources"),
+        ([{"step": "exact_dedup", "sources": ["web-*"]}], "steps.0.sources: only per-document filters"),
+    ):
+        with pytest.raises(RecipeError, match=re.escape(expected)):
+            load_recipe(write_recipe(tmp_path, steps=steps))

@@ -19,6 +19,7 @@ building one must stay cheap: steps that load models do so lazily, on first use.
 
 from __future__ import annotations
 
+import fnmatch
 import functools
 import importlib
 import inspect
@@ -30,6 +31,7 @@ from typing import Any, ClassVar
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipeline.config import ParamError, check_params
 from pipeline.document import Document, Removal
 from pipeline.text.kind import kind_of
 
@@ -87,9 +89,24 @@ class Filter(DocumentStep):
     `filter` may also rewrite `doc.text` in place (C4 drops lines, for instance). A filter whose
     rules fit one kind of text sets `kinds` (`pipeline.text.kind`: "prose", "code"): documents of
     another kind pass it untouched, so prose rules never judge source code and code rules never
-    judge prose, in a corpus that mixes both."""
+    judge prose, in a corpus that mixes both. A recipe may also limit any filter to some sources
+    (`sources: [web-*]`, shell patterns on source names); the others pass it untouched."""
 
     kinds: ClassVar[tuple[str, ...] | None] = None  # None: every document
+    source_patterns: tuple[str, ...] | None = None  # a recipe's `sources:` on the step; None: all
+
+    def bind(self, sources: list[str], steps: Sequence[Step]) -> None:
+        for pattern in self.source_patterns or ():
+            if not any(fnmatch.fnmatchcase(name, pattern) for name in sources):
+                raise ParamError("sources", f"{pattern!r} matches none of the recipe's sources {sources}")
+
+    def judges(self, doc: Document) -> bool:
+        """Whether this filter looks at the document at all (its kind and its source)."""
+        if self.source_patterns is not None and not any(
+            fnmatch.fnmatchcase(doc.source, p) for p in self.source_patterns
+        ):
+            return False
+        return self.kinds is None or kind_of(doc) in self.kinds
 
     def filter(self, doc: Document) -> Verdict:
         raise NotImplementedError
@@ -98,7 +115,7 @@ class Filter(DocumentStep):
         return [self.filter(d) for d in docs]
 
     def apply(self, docs: list[Document], unit: str) -> tuple[list[Document], list[Removal]]:
-        judged = docs if self.kinds is None else [d for d in docs if kind_of(d) in self.kinds]
+        judged = [d for d in docs if self.judges(d)]
         verdicts = self.filter_batch(judged)
         if len(verdicts) != len(judged):
             raise RuntimeError(
@@ -282,16 +299,25 @@ def step_target(kind: str) -> Any:
 
 def build_step(kind: str, params: dict[str, Any], step_name: str) -> Step:
     """Instantiate a step from its recipe entry, its parameters checked against its signature
-    first (`pipeline.config.check_params`: pydantic.ValidationError on a bad one)."""
-    from pipeline.config import ParamError, check_params
-
+    first (`pipeline.config.check_params`: pydantic.ValidationError on a bad one). `sources`, a
+    key every filter takes, limits it to the sources whose names match its patterns."""
+    params = dict(params)
+    sources = params.pop("sources", None)
     target = step_target(kind)
+    step: Step
     if not inspect.isclass(target):  # a plugin function
         if params:
             raise ParamError(sorted(params)[0], "a plugin function takes no parameters")
-        return PluginFilter(target, step_name, None)
-    obj = target(**check_params(target, params))
-    if isinstance(obj, Step):
-        obj.step_name = step_name
-        return obj
-    return PluginFilter(obj.filter, step_name, getattr(obj, "filter_batch", None))
+        step = PluginFilter(target, step_name, None)
+    else:
+        obj = target(**check_params(target, params))
+        batch = getattr(obj, "filter_batch", None)
+        step = obj if isinstance(obj, Step) else PluginFilter(obj.filter, step_name, batch)
+    step.step_name = step_name
+    if sources is not None:
+        if not isinstance(step, Filter):
+            raise ParamError("sources", f"only per-document filters can be limited to sources, not {kind!r}")
+        if not (isinstance(sources, list) and sources and all(isinstance(x, str) for x in sources)):
+            raise ParamError("sources", f"a list of source-name patterns, e.g. [web-*], got {sources!r}")
+        step.source_patterns = tuple(sources)
+    return step

@@ -30,6 +30,12 @@ from pipeline.config import UnitFloat
 from pipeline.document import Document
 from pipeline.steps.base import Filter, Verdict
 
+# UTF-8's lead bytes read as cp1252/Latin-1 (Â Ã Ä Å â ã ä å) followed by what its continuation
+# bytes become (the Latin-1 range 0x80-0xBF, or cp1252's curly quotes, dashes, € and friends).
+_MOJIBAKE_HINT = re.compile(
+    "[\u00c2-\u00c5\u00e2-\u00e5][\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e"
+    "\u0192\u02c6\u02dc\u2013\u2014\u2018-\u201e\u2020-\u2022\u2026\u2030\u2039\u203a\u20ac\u2122]"
+)
 _STACKED = re.compile(r"[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff]{3,}")
 _LATIN = re.compile(r"[A-Za-z]")
 _LOOKALIKE = re.compile(r"[\u0370-\u03ff\u0400-\u04ff]")
@@ -56,7 +62,8 @@ class EncodingFilter(Filter):
             return True
         per_1000 = 1000 / len(text)
         mojibake = self.max_mojibake_per_1000
-        if mojibake is not None and ftfy.badness.badness(text) * per_1000 > mojibake:
+        hint = _MOJIBAKE_HINT.search(text)  # ftfy's scan is slow; mojibake always shows this pair
+        if mojibake is not None and hint and ftfy.badness.badness(text) * per_1000 > mojibake:
             return "mojibake"
         stacked = self.max_stacked_marks_per_1000
         if stacked is not None and len(_STACKED.findall(text)) * per_1000 > stacked:

@@ -21,7 +21,7 @@ from pipeline.steps.base import Filter, Verdict
 DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "assets" / "lid.176.ftz"
 # Tokens that carry no language: numbers, versions and dates, e-mail addresses, URLs, paths,
 # identifiers and markup (anything holding a digit, "@", "://" or a code symbol).
-_NO_LANGUAGE = re.compile(r"\S*(?:\d|@|://|[_/\\<>{}\[\]=|#*~^$])\S*")
+_NO_LANGUAGE = re.compile(r"(?<!\S)\S*?(?:\d|@|://|[_/\\<>{}\[\]=|#*~^$])\S*")  # anchored: linear
 MIN_LANGUAGE_CHARS = 200  # below this much text left, the whole text is read instead
 
 
