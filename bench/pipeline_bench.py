@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 
 from bench.corpus import OUT as CORPUS_DIR
 from bench.corpus import build
+from bench.filter_eval.evaluate import document_steps
 from bench.floors import finish, floor
 from pipeline.readers import BadRecord, read_source
 from pipeline.recipe import Recipe
@@ -30,18 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 FILTERS = ["language", "gopher_quality", "gopher_repetition", "c4", "fineweb"]
 # The default recipe's filter chain (issue #11): content-fit rules, the encoding checks and the
-# junk scorer, which is a corpus-wide step (its plan and apply pass are timed with it).
-DEFAULT_CHAIN = [
-    "normalize",
-    "encoding",
-    "language",
-    "gopher_repetition",
-    "gopher_quality",
-    "c4",
-    "fineweb",
-    "code_quality",
-    "junk_score",
-]
+# junk scorer, a corpus-wide step whose plan and apply pass are timed with it.
+DEFAULT_CHAIN = [name for name, _ in document_steps(ROOT / "recipes" / "default.yaml")[0]]
 
 
 def recipe(out: Path, steps: list[str], workers: int, tokenizer: str | None = None) -> Recipe:
