@@ -136,21 +136,26 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.set_defaults(fn=_cmd_verify)
 
-    p = sub.add_parser(
-        "train-quality",
-        help="train a quality classifier (fastText) from a recipe's positive and negative sources",
-    )
-    p.add_argument("recipe", help="path to a train-quality recipe, e.g. recipes/quality.yaml")
-    p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. output_dir=out/q classifier.epoch=10")
-    p.set_defaults(fn=_cmd_train_quality)
-
-    p = sub.add_parser(
-        "train-junk-scorer",
-        help="train the junk scorer's reference language model from a recipe's curated sources",
-    )
-    p.add_argument("recipe", help="path to a train-junk-scorer recipe, e.g. recipes/junk_scorer.yaml")
-    p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. output_dir=out/j min_bigram_count=3")
-    p.set_defaults(fn=_cmd_train_junk_scorer)
+    for name, what, example, overrides, fn in (
+        (
+            "train-quality",
+            "a quality classifier (fastText) from a recipe's positive and negative sources",
+            "recipes/quality.yaml",
+            "output_dir=out/q classifier.epoch=10",
+            _cmd_train_quality,
+        ),
+        (
+            "train-junk-scorer",
+            "the junk scorer's reference language model from a recipe's curated sources",
+            "recipes/junk_scorer.yaml",
+            "output_dir=out/j min_bigram_count=3",
+            _cmd_train_junk_scorer,
+        ),
+    ):
+        p = sub.add_parser(name, help=f"train {what}")
+        p.add_argument("recipe", help=f"path to a {name} recipe, e.g. {example}")
+        p.add_argument("overrides", nargs="*", help=f"dotted overrides, e.g. {overrides}")
+        p.set_defaults(fn=fn)
 
     args = parser.parse_args(argv)
     try:
