@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline.atomic import atomic_path, write_json
-from pipeline.counters import merge_step_counters, sum_reasons
+from pipeline.counters import add_tally, merge_step_counters, sum_reasons
 from pipeline.recipe import Recipe
 from pipeline.run import get_pipeline, plan_dir
 from pipeline.steps.base import GlobalStep
@@ -88,6 +88,26 @@ def funnel_rows(result: Any) -> list[dict[str, Any]]:
     return rows
 
 
+def source_rows(recipe: Recipe, result: Any, units: list[Any]) -> dict[str, dict[str, Any]]:
+    """Per source: documents read, kept (reaching the sink, before any mix copies) and removed
+    by step and reason; a corpus builder is judged by what it keeps of each kind of input."""
+    source_of = {u.id: recipe.sources[u.source].name for u in units}
+    rows: dict[str, dict[str, Any]] = {
+        s.name: {"read": 0, "bad": 0, "kept": 0, "removed": {}} for s in recipe.sources
+    }
+    for r in result.stage_results[0]:
+        rows[source_of[r["unit"]]]["read"] += r["read"]["docs"]
+        rows[source_of[r["unit"]]]["bad"] += r["read"]["bad"]
+    for stage in result.stage_results:
+        for r in stage:
+            row = rows[source_of[r["unit"]]]
+            for step, counts in r["steps"].items():
+                add_tally(row["removed"], {f"{step}:{k}": v for k, v in counts["removed"].items()})
+    for r in result.stage_results[-1]:
+        rows[source_of[r["unit"]]]["kept"] += r["docs_out"]
+    return rows
+
+
 def top_examples(out: Path, step: str, reason: str, k: int = 2) -> list[tuple[str, str]]:
     folder = out / "removed" / step.replace("#", "_")
     found: list[tuple[str, str]] = []
@@ -141,6 +161,7 @@ def write_outputs(recipe: Recipe, result: Any, units: list[Any]) -> dict[str, An
     tokens -= sink.get("copies", {}).get("tokens", 0)  # the funnel's characters count each document once
     cpt = final_chars / tokens if tokens and final_chars else None
     steps = get_pipeline(recipe).steps
+    by_source = source_rows(recipe, result, units)
     outcomes = {
         name: step.outcome(plan_dir(out, name), out)
         for name, step in steps.items()
@@ -158,6 +179,7 @@ def write_outputs(recipe: Recipe, result: Any, units: list[Any]) -> dict[str, An
         "finalize": result.sink_stats,
         "chars_per_token": cpt,
         "seconds": round(result.seconds, 2),
+        "sources": by_source,
         **{name: outcome for name, outcome in outcomes.items() if outcome is not None},
     }
     write_json(out / "manifest.json", manifest)
@@ -177,6 +199,18 @@ def write_outputs(recipe: Recipe, result: Any, units: list[Any]) -> dict[str, An
             f"| {r['step']} | {r['docs_in']:,} | {r['docs_out']:,} | {removed:,} | "
             f"{r['chars_out']:,} | {reasons} |"
         )
+    lines += [
+        "",
+        "## Per source",
+        "",
+        "| source | read | kept | kept % | removed by (step:reason) |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for name, src in by_source.items():
+        top = sorted(src["removed"].items(), key=lambda kv: -kv[1])[:4]
+        share = f"{src['kept'] / src['read']:.0%}" if src["read"] else "-"
+        reasons = ", ".join(f"{k} {v:,}" for k, v in top)
+        lines.append(f"| {name} | {src['read']:,} | {src['kept']:,} | {share} | {reasons} |")
     lines += ["", "## Output", ""]
     for split in ("train", "val"):
         s = sink.get(split, {})

@@ -91,6 +91,10 @@ def test_run_accounts_for_every_document(tmp_path: Path) -> None:
     assert rows["exact_dedup"]["docs_out"] == len(kept)
     report = verify_dir(out / "shards")
     assert report.totals.docs == len(kept)  # verify counts exactly the documents the index lists
+    per_source = manifest["sources"]  # every source's documents: kept, or removed by a named step
+    assert sum(src["read"] for src in per_source.values()) == len(inputs)
+    assert all(src["read"] - src["kept"] == sum(src["removed"].values()) for src in per_source.values())
+    assert per_source["books"]["kept"] > 0 and "| books |" in (out / "report.md").read_text()
     table = [line.split(" | ") for line in (out / "report.md").read_text().splitlines()]
     report_rows = {r[0].lstrip("| "): r for r in table if len(r) == 6 and r[1][:1].isdigit()}
     for step, row in rows.items():  # the report, the manifest and removed/ tell the same story
