@@ -173,7 +173,11 @@ def read_unit(recipe: Recipe, unit: Unit) -> Iterator[Document | BadRecord]:
 
 
 def _read_input(
-    recipe: Recipe, unit: Unit, bad: list[BadRecord], read_stats: dict[str, int], ids: list[Document]
+    recipe: Recipe,
+    unit: Unit,
+    bad: list[BadRecord],
+    read_stats: dict[str, int],
+    ids: list[tuple[str, int | None]],
 ) -> Iterator[Document]:
     for item in read_unit(recipe, unit):
         if isinstance(item, BadRecord):
@@ -182,7 +186,7 @@ def _read_input(
         else:
             read_stats["docs"] += 1
             read_stats["chars"] += len(item.text)
-            ids.append(Document(item.id, item.source, "", position=item.position))
+            ids.append((item.id, item.position))
             yield item
 
 
@@ -271,7 +275,7 @@ def run_stage_unit(args: tuple[Recipe, str, int, Unit]) -> dict[str, Any]:
     read_stats = {"docs": 0, "bad": 0, "chars": 0}
     removals: dict[str, list[Removal]] = {}
     failures: list[Removal] = []
-    read_ids: list[Document] = []  # stage 0: every document read, for the corpus-wide id check
+    read_ids: list[tuple[str, int | None]] = []  # stage 0: (id, position) of every document read
     if stage_index == 0:
         batches = _batched(_read_input(recipe, unit, bad, read_stats, read_ids), recipe.batch_size)
     else:
@@ -316,7 +320,7 @@ def run_stage_unit(args: tuple[Recipe, str, int, Unit]) -> dict[str, Any]:
     if summary is not None:
         summary.write(sdir / f"{unit.id}.summary.parquet")
     if stage_index == 0:
-        ids = pa.table({"id": [d.id for d in read_ids], "position": [d.position for d in read_ids]})
+        ids = pa.table({"id": [i for i, _ in read_ids], "position": [p for _, p in read_ids]})
         with atomic_path(ids_path(out, unit.id)) as tmp:
             pq.write_table(ids, tmp)
     result = {
@@ -408,21 +412,16 @@ def _refuse_foreign(out: Path) -> None:
         )
 
 
-def _discard_previous_run(out: Path) -> list[str]:
+def _discard_previous_run(out: Path) -> None:
     """What `--restart` deletes: grist's own entries, and the figures its report links to."""
     report = out / "report.md"
     figures = _FIGURE_LINK.findall(report.read_text(encoding="utf-8")) if report.is_file() else []
-    removed = []
     for name in (*GRIST_ENTRIES, *figures):
         path = out / name
         if path.is_dir():
             shutil.rmtree(path)
-        elif path.exists():
-            path.unlink()
         else:
-            continue
-        removed.append(name)
-    return removed
+            path.unlink(missing_ok=True)
 
 
 def _check_fingerprint(recipe: Recipe, out: Path, restart: bool) -> None:
@@ -460,7 +459,7 @@ def _check_not_empty(recipe: Recipe, stage_results: list[list[dict[str, Any]]]) 
     )
 
 
-def _check_unique_ids(out: Path, units: list[Unit]) -> None:
+def _check_unique_ids(recipe: Recipe, out: Path, units: list[Unit]) -> None:
     """Ids must be unique across the corpus: dedup keeps a duplicate by id, the val split hashes
     ids, the shards are indexed by them. Two records with one id stop the run after reading,
     naming both inputs and where in them, before any corpus-wide step; the two units' reads are
@@ -478,7 +477,7 @@ def _check_unique_ids(out: Path, units: list[Unit]) -> None:
     same = np.flatnonzero(h[order][1:] == h[order][:-1])
     for i in same:
         a, b = order[i], order[i + 1]
-        first, second = (_id_at(out, units[who[j]], int(where[j])) for j in (a, b))
+        first, second = (_id_at(recipe, out, units[who[j]], int(where[j])) for j in (a, b))
         if first[0] != second[0]:
             continue  # two ids that share a 64-bit hash
         for j in (a, b):
@@ -489,26 +488,27 @@ def _check_unique_ids(out: Path, units: list[Unit]) -> None:
         )
 
 
-def _id_at(out: Path, unit: Unit, row: int) -> tuple[str, str]:
-    """(id, `path line N`) of the row-th document a unit read."""
+POSITION_NAMES = {"jsonl": "line", "parquet": "row", "hf": "row"}  # else "record"
+
+
+def _id_at(recipe: Recipe, out: Path, unit: Unit, row: int) -> tuple[str, str]:
+    """(id, `path line N`) of the row-th document a unit read, its place named as its format does."""
     t = pq.read_table(ids_path(out, unit.id)).slice(row, 1).to_pylist()[0]
-    at = (
-        f"line {t['position']}"
-        if unit.path.endswith((".jsonl", ".gz", ".zst"))
-        else f"record {t['position']}"
-    )
-    return t["id"], f"{unit.path} {at}" if t["position"] is not None else unit.path
+    if t["position"] is None:
+        return t["id"], unit.path
+    what = POSITION_NAMES.get(recipe.sources[unit.source].format, "record")
+    return t["id"], f"{unit.path} {what} {t['position']}"
 
 
 def _check_error_budget(recipe: Recipe, out: Path, stage_results: list[list[dict[str, Any]]]) -> None:
     """Bad input records and documents a step failed on, against the records read."""
     read = stage_results[0]
     docs = sum(r["read"]["docs"] for r in read)
-    failed = [r for results in stage_results for r in results]
-    bad = sum(r["read"]["bad"] for r in read) + sum(sum(r.get("failed", {}).values()) for r in failed)
+    every = [r for results in stage_results for r in results]
+    bad = sum(r["read"]["bad"] for r in read) + sum(sum(r["failed"].values()) for r in every)
     if bad and bad > recipe.error_budget.max_fraction * (docs + bad):
         reasons = sum_reasons(read, "bad")
-        for step, n in sum_reasons(failed, "failed").items():
+        for step, n in sum_reasons(every, "failed").items():
             reasons[f"{STEP_ERROR} in {step}"] = n
         top = ", ".join(f"{k}: {v}" for k, v in sorted(reasons.items(), key=lambda kv: -kv[1])[:5])
         raise RunError(
@@ -560,7 +560,7 @@ def _run_locked(recipe: Recipe, out: Path, restart: bool, executor: Executor | N
         _check_error_budget(recipe, out, stage_results)
         _check_not_empty(recipe, stage_results)
         if stage.index == 0:
-            _check_unique_ids(out, units)
+            _check_unique_ids(recipe, out, units)
         phase_seconds[f"stage{stage.index}"] = time.perf_counter() - t_phase
         if stage.summarize:
             t_phase = time.perf_counter()

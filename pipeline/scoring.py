@@ -37,7 +37,6 @@ import xxhash
 from pipeline.atomic import atomic_path, read_json, write_json
 from pipeline.document import Document, Removal
 from pipeline.steps.base import GlobalStep, ParallelMap, Summaries
-from pipeline.text.kind import kind_of
 
 STATS_FILE = "scores.json"
 BINS = 50  # of the report's histogram, spanning the scores (and the cut): a model's scores may be bunched
@@ -48,7 +47,6 @@ class ScoreStep(GlobalStep):
     `fraction`, and for the pareto rule `alpha` and `seed`), sets `model_path` and implements
     `score_texts`."""
 
-    kinds: ClassVar[tuple[str, ...] | None] = None  # as `Filter.kinds`: other kinds are not judged
     meta_key: ClassVar[str]
     reason: ClassVar[str]
     title: ClassVar[str]
@@ -75,7 +73,7 @@ class ScoreStep(GlobalStep):
 
     def summarize(self, docs: list[Document], unit: str) -> pa.Table:
         # Rounded once, here, so that the stored score, the cut and the decision agree exactly.
-        judged = [i for i, d in enumerate(docs) if self.kinds is None or kind_of(d) in self.kinds]
+        judged = [i for i, d in enumerate(docs) if self.judges(d)]  # the others score NaN: kept
         scores = np.full(len(docs), np.nan)
         if judged:
             scores[judged] = np.round(self.score_texts([docs[i].text for i in judged]), 6)

@@ -45,6 +45,11 @@ class Step:
 
     name: ClassVar[str] = "step"
     once: ClassVar[bool] = False  # at most one step of this class per recipe
+    # A step whose rules fit one kind of text (`pipeline.text.kind`: "prose", "code") judges only
+    # documents of that kind; a recipe may limit a filter to some sources (`sources: [web-*]`).
+    # The others pass the step untouched (`judges`). None: every document.
+    kinds: ClassVar[tuple[str, ...] | None] = None
+    source_patterns: tuple[str, ...] | None = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Every parameter of a step's `__init__` becomes an attribute of the same name before
@@ -74,6 +79,14 @@ class Step:
         step that depends on the recipe around it (its source names, a later step's settings)
         checks or takes them here, raising `pipeline.config.ParamError` on a mismatch."""
 
+    def judges(self, doc: Document) -> bool:
+        """Whether this step looks at the document at all (its source, then its kind)."""
+        if self.source_patterns is not None and not any(
+            fnmatch.fnmatchcase(doc.source, p) for p in self.source_patterns
+        ):
+            return False
+        return self.kinds is None or kind_of(doc) in self.kinds
+
     def apply(self, docs: list[Document], unit: str) -> tuple[list[Document], list[Removal]]:
         """Carry the step out on one batch of `unit`'s documents: (kept, removed)."""
         raise NotImplementedError
@@ -86,27 +99,15 @@ class DocumentStep(Step):
 class Filter(DocumentStep):
     """Keep/drop per document. Override `filter`, or `filter_batch` when batching is faster.
 
-    `filter` may also rewrite `doc.text` in place (C4 drops lines, for instance). A filter whose
-    rules fit one kind of text sets `kinds` (`pipeline.text.kind`: "prose", "code"): documents of
-    another kind pass it untouched, so prose rules never judge source code and code rules never
-    judge prose, in a corpus that mixes both. A recipe may also limit any filter to some sources
-    (`sources: [web-*]`, shell patterns on source names); the others pass it untouched."""
-
-    kinds: ClassVar[tuple[str, ...] | None] = None  # None: every document
-    source_patterns: tuple[str, ...] | None = None  # a recipe's `sources:` on the step; None: all
+    `filter` may also rewrite `doc.text` in place (C4 drops lines, for instance). Documents the
+    filter does not judge (`Step.judges`: another kind, another source) pass it untouched, so
+    prose rules never judge source code and code rules never judge prose, in a corpus that
+    mixes both."""
 
     def bind(self, sources: list[str], steps: Sequence[Step]) -> None:
         for pattern in self.source_patterns or ():
             if not any(fnmatch.fnmatchcase(name, pattern) for name in sources):
                 raise ParamError("sources", f"{pattern!r} matches none of the recipe's sources {sources}")
-
-    def judges(self, doc: Document) -> bool:
-        """Whether this filter looks at the document at all (its kind and its source)."""
-        if self.source_patterns is not None and not any(
-            fnmatch.fnmatchcase(doc.source, p) for p in self.source_patterns
-        ):
-            return False
-        return self.kinds is None or kind_of(doc) in self.kinds
 
     def filter(self, doc: Document) -> Verdict:
         raise NotImplementedError

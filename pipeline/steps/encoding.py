@@ -15,8 +15,10 @@ it. These rules look at the garbling itself:
   with a Cyrillic "а"), spoofing or obfuscation: more than `max_mixed_script_words` (5 %) of
   the words.
 
-On the dev split each of these catches every document of its kind of garbling and no clean
-document (ftfy finds no mojibake sequence in any clean kind); datatrove has no such filter.
+The thresholds were set on the filter evaluation's dev split, where each rule flags every
+document of its kind of garbling and no clean one (ftfy finds no mojibake sequence in any clean
+kind); on its test split the chain removes 97.5 % of garbled documents. datatrove has no such
+filter.
 """
 
 from __future__ import annotations

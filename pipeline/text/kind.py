@@ -6,9 +6,12 @@ so the heuristic filters ask this and apply only to their kind (`Filter.kinds`).
 Code is told by its lines: a code line ends in `; { } ) , :` or a backslash, or opens with a
 keyword or a comment marker of a common language, or is indented under such a line. A document
 is code when enough of its non-blank lines look so and its characters are dense in brackets
-and operators. Measured on the shipped sample, none of the books, articles or web pages and all
-Python files come out as they should; a README with code blocks stays prose, which is what its
-text mostly is. The verdict is cached in ``meta["kind"]`` so the filters of a chain share it.
+and operators. Measured on ../shared/data/raw: 2 of 1,152 Gutenberg chunks, 4 of 499 DCLM pages
+and 10 of 328 Wikipedia pages (mostly MediaWiki markup) come out as code, and 9 of 344 Python
+stdlib files as prose (docstring-heavy ones); of installed packages' files, 40 of 400 `.py` and
+73 of 300 C headers (comment-heavy) come out as prose. A README with code blocks stays prose,
+which is what its text mostly is. The verdict is cached in ``meta["kind"]`` so the filters of a
+chain share it.
 """
 
 from __future__ import annotations

@@ -4,14 +4,15 @@ Books from Project Gutenberg, RFCs, man pages, changelogs and many READMEs wrap 
 paragraphs at a fixed width (about 70 characters), so most of their lines end mid-sentence.
 Line rules written for web pages, where a line is a paragraph (FineWeb's share of lines ending
 in punctuation, its short-line share, the newline ratio), then read clean prose as a list and
-remove it: the default chain kept 300 of 715 books for this reason alone. So line rules look
-at `unwrap(text)`.
+remove it: `line_punct_ratio` alone removed 254 of the sample's 715 book documents. So line
+rules look at `unwrap(text)`.
 
 A document is hard-wrapped when most of its lines are nearly as long as its wrap width (the
-90th percentile of line lengths, between `MIN_WIDTH` and `MAX_WIDTH`): then, inside each paragraph (lines
-between blank lines), a line at least `WRAPPED` of that width continues on the next line. Short
-lines (the last line of a paragraph, a verse, a heading, a list item) keep their breaks, and
-text that is not wrapped (a web page, whose lines vary in length) is returned unchanged.
+90th percentile of line lengths, between `MIN_WIDTH` and `MAX_WIDTH`): then, inside each
+paragraph (lines between blank lines), a line at least `WRAPPED` of that width continues on
+the next line. Short lines (the last line of a paragraph, a verse, a heading, a list item) keep
+their breaks, and text that is not wrapped (a web page, whose lines vary in length) is returned
+unchanged.
 """
 
 from __future__ import annotations
