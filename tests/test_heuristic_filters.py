@@ -25,6 +25,7 @@ from pipeline.steps.code_quality import CodeQualityFilter
 from pipeline.steps.fineweb import FineWebFilter
 from pipeline.steps.gopher_quality import GopherQualityFilter
 from pipeline.steps.gopher_repetition import GopherRepetitionFilter
+from pipeline.text.kind import PARAGRAPH_LINE, detect_kind
 from pipeline.text.lines import unwrap
 from pipeline.text.stats import clear_cache, duplicate_stats, paragraphs, repeated_ngrams, text_stats
 
@@ -71,11 +72,25 @@ def test_mediawiki_redirect_stubs_are_too_short():
     assert set(verdicts(C4Filter(), stubs)) <= {"curly_bracket", "too_few_sentences"}
 
 
+def test_an_article_is_prose_however_much_markup_surrounds_its_paragraphs():
+    """MediaWiki source ends most lines in brackets ("}}", "]]"), which read as code; an article
+    whose paragraphs hold a quarter of its characters is prose all the same, and a source file
+    never is (its lines are not 200-character runs of words)."""
+    article = doc("enwiki-307").text.split("\n")
+    markup = [line for line in article if len(line) < PARAGRAPH_LINE]
+    paragraphs = [line for line in article if len(line) >= PARAGRAPH_LINE]
+    assert detect_kind("\n".join(markup)) == "code"
+    assert detect_kind("\n".join(markup + paragraphs[:3])) == "code"  # 7 % in paragraphs
+    assert detect_kind("\n".join(markup + paragraphs[:20])) == "prose"
+    assert detect_kind("\n".join(article)) == "prose"
+    code = docs(lambda r: r["source"] == "code-python")
+    assert all(detect_kind(d.text) == "code" for d in code)
+
+
 def test_prose_rules_leave_source_code_to_the_code_rules():
     code = docs(lambda r: r["source"] == "code-python")
-    # Asked directly, the line and sentence rules reject code: why prose rules must not judge it.
+    # Asked directly, C4 rejects code: one reason prose rules must not judge it.
     assert verdicts(C4Filter(filter_curly_bracket=True), code)["curly_bracket"] >= 0.7 * len(code)
-    assert verdicts(FineWebFilter(), code)[True] <= 0.15 * len(code)
     # In a chain, code passes them untouched, and the code rules keep real source files.
     for step in (C4Filter(), GopherQualityFilter(), GopherRepetitionFilter(), FineWebFilter()):
         kept, removed = step.apply([Document(d.id, d.source, d.text) for d in code], "code")
@@ -92,6 +107,28 @@ def test_gutenberg_license_header_is_a_list_not_prose():
     headers = docs(lambda r: meta(r, "part") == "pg_header")
     assert headers
     assert verdicts(FineWebFilter(), headers) == Counter({"line_punct_ratio": len(headers)})
+
+
+def test_line_rules_weigh_characters_and_read_typographic_quotes():
+    """A page with many short unpunctuated lines (headings, an infobox) is running text when
+    most of its characters are in sentences; lines ending in a closing curly quote end
+    sentences; a page of menu items fails however its items are laid out."""
+    page = doc("dclm-majority-0008")
+    sentences = page.text.split("\n")
+    words = page.text.split()
+    headings = [" ".join(words[i : i + 6]).rstrip(".,;:!?") for i in range(0, len(words) - 6, 6)]
+    ended = sum(line.endswith(".") for line in sentences)
+    assert ended / (len(headings) + len(sentences)) < 0.12  # FineWeb's rule, by line count, fails it
+    mixed = Document("m", "", "\n".join(headings + sentences))
+    assert FineWebFilter().filter(mixed) is True
+    quoted = Document("q", "", "\n".join(f"“{line}”" for line in sentences if line.strip()))
+    assert FineWebFilter().filter(quoted) is True
+    assert FineWebFilter(terminal_punctuation=(".", "!", "?")).filter(quoted) == "line_punct_ratio"
+    menu = [" ".join(line.split()[:2]).title() for line in sentences if line.strip()]
+    for joiner, rule in (("\n", "short_line_ratio"), (" | ", "menu_ratio"), (" · ", "menu_ratio")):
+        chrome = Document("c", "", "Home > Blog\n" + joiner.join(menu) + "\nAll rights reserved.")
+        assert FineWebFilter(line_punct_thr=None).filter(chrome) == rule, joiner
+    assert FineWebFilter(line_punct_thr=None, max_menu_ratio=None).filter(chrome) is True
 
 
 def test_tinyshakespeare_speaker_lines_and_short_lines():
@@ -201,8 +238,10 @@ def test_good_web_pages_are_kept_and_bad_ones_dropped():
     bad = docs(lambda r: meta(r, "quality_label") == 0 and "agreement" in meta(r, "sets"))
     kept_good, _ = run_chain(good)
     kept_bad, _ = run_chain(bad)
-    assert len(kept_good) >= 0.8 * len(good)
-    assert len(kept_bad) <= 0.6 * len(bad)
+    # Human "low quality" is not junk: the rules remove a third of those pages (the quality
+    # classifier is for the rest) and keep more than nine in ten of the good ones.
+    assert len(kept_good) >= 0.9 * len(good)
+    assert len(kept_bad) <= 0.67 * len(bad)
     assert {"dclm-majority-0008", "dclm-majority-0009", "dclm-majority-0010"} <= {d.id for d in kept_good}
 
 
@@ -231,8 +270,8 @@ def test_punctuation_is_not_a_word_without_letters():
 def test_parameters_change_outcomes():
     dclm = docs(lambda r: meta(r, "quality_label") is not None)
     assert (
-        verdicts(FineWebFilter(char_duplicates_ratio=0.1), dclm)["char_dup_ratio"]
-        < verdicts(FineWebFilter(), dclm)["char_dup_ratio"]
+        verdicts(FineWebFilter(char_duplicates_ratio=0.01), dclm)["char_dup_ratio"]  # FineWeb's value
+        > verdicts(FineWebFilter(), dclm)["char_dup_ratio"]
     )
     assert (
         verdicts(GopherQualityFilter(min_doc_words=10), dclm)["too_few_words"]

@@ -33,11 +33,13 @@ JUNK_FLOOR, CLEAN_CEILING = 95.0, 10.0  # % removed
 UNIT = "filter-eval"
 
 
-def document_steps(recipe_path: Path) -> tuple[list[tuple[str, Step]], int]:
+def document_steps(
+    recipe_path: Path, overrides: list[str] | None = None
+) -> tuple[list[tuple[str, Step]], int]:
     """The recipe's filter chain as the runner builds it, and its batch size: its steps up to its
     first corpus-wide step that is not a scorer (the dedup steps need a corpus, not a mix of
     kinds), the scorers (`junk_score`, `quality_score`) included."""
-    recipe = load_recipe(recipe_path)
+    recipe = load_recipe(recipe_path, overrides or [])
     steps = []
     for name, step in build_steps(recipe):
         if not isinstance(step, DocumentStep | ScoreStep):
@@ -167,13 +169,20 @@ def main() -> None:
     ap.add_argument(
         "--misclassified", type=int, default=0, metavar="N", help="list N wrong-way documents per kind"
     )
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a recipe key, as on `pipeline run` (steps.6.char_duplicates_ratio=0.1)",
+    )
     ap.add_argument("--by-source", action="store_true", help="also print each kind's sources")
     ap.add_argument("--rebuild", action="store_true", help="build the evaluation set again first")
     args = ap.parse_args()
 
     manifest = build() if args.rebuild else ensure_built()
     records = read_split(args.split)
-    steps, batch_size = document_steps(args.recipe)
+    steps, batch_size = document_steps(args.recipe, args.set)
     mb = sum(len(r["text"].encode()) for r in records) / 1e6
     t0 = time.perf_counter()
     removed, step_seconds = run_chain(steps, records, batch_size)
@@ -192,6 +201,7 @@ def main() -> None:
         {
             "split": args.split,
             "recipe": str(args.recipe),
+            "overrides": args.set,
             "steps": [n for n, _ in steps],
             "data": {
                 "file": str((OUT / data_file).relative_to(ROOT)),
