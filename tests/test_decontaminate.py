@@ -182,7 +182,9 @@ def test_every_form_is_found(step: Decontaminate, hosts: list[Document], tmp_pat
     """The question alone, with its correct answer, with its choices lettered or not, after
     its passage, a code prompt with its solution, half an item: found wherever the insertion
     holds `min_words` of the item's words in a row. Shorter insertions (a 5-word TriviaQA
-    question, a BoolQ question alone) are phrases, and none of them is flagged."""
+    question, a BoolQ question alone) are phrases, and none of them is flagged; the ones found
+    are a question and its answer on an "Answer:" line, each part under `min_words` in a row
+    but not together (HellaSwag 2194's 9-word context and 6-word ending)."""
     cases = form_cases("verbatim")
     hits = found_cases(fresh(step, mode=mode), cases, hosts, tmp_path)
     by_category: dict[str, list[tuple[Case, bool]]] = {}
@@ -192,7 +194,8 @@ def test_every_form_is_found(step: Decontaminate, hosts: list[Document], tmp_pat
     assert not missed
     assert {c.form for c, _ in by_category["counted"]} == set(FORMS)
     assert len(by_category["counted"]) >= 150
-    assert not [c.text for c, h in by_category["too short"] if h]
+    found_short = [c for c, h in by_category["too short"] if h]
+    assert all(c.form == "question + answer" and c.own >= MIN_WORDS for c in found_short)
     assert not [c.text for c, h in by_category["passage only"] if h]  # BoolQ's Wikipedia paragraphs
     assert {(c.bench, c.form) for c, _ in by_category["too short"]} >= {
         ("triviaqa", "question"),
@@ -210,18 +213,26 @@ def test_edited_forms_are_found(step: Decontaminate, hosts: list[Document], tmp_
 def test_a_question_and_its_answer_join_where_the_choices_are_skipped(
     step: Decontaminate, hosts: list[Document], tmp_path: Path
 ) -> None:
-    """HellaSwag 2194's context (9 words) followed by its correct ending, the fourth: the pack
-    joins the question to the correct answer although the item's first ending follows it."""
+    """HellaSwag 2194's context (9 words) followed by its correct ending, the fourth (6 words):
+    the pack joins the question to the correct answer although the item's first ending follows
+    it. On an "Answer:" line the ending shares no gram with the question's end, and neither part
+    holds `min_words` alone: the ending's grams also stand where it follows the question, so the
+    two add up on one alignment."""
     bench, p = next((b, p) for b, p in PARTS if (b, p.id) == ("hellaswag", "2194"))
     assert p.answer == 3 and len(matchable_text(p.question)) < MIN_WORDS
-    joined = f"{p.question} {p.choices[p.answer]}"
-    other = f"{p.question} {p.choices[1]}"  # a wrong ending: the question alone is a phrase
+    assert len(matchable_text(p.choices[p.answer])) < MIN_WORDS
+    texts = [
+        f"{p.question} {p.choices[p.answer]}",
+        f"{p.question} {p.choices[1]}",  # a wrong ending: the question alone is a phrase
+        f"{p.question}\nAnswer: {p.choices[p.answer]}",
+        f"{p.question}\nAnswer: {p.choices[2]}",
+    ]
     docs = [
         Document(f"d{i}", "t", f"{hosts[0].text[:2000]}\n{t}\n{hosts[0].text[2000:4000]}")
-        for i, t in enumerate([joined, other])
+        for i, t in enumerate(texts)
     ]
     item = Item(bench, p.id, "")
-    assert leaked(outcome(fresh(step), docs, tmp_path), [item, item], docs) == [True, False]
+    assert leaked(outcome(fresh(step), docs, tmp_path), [item] * 4, docs) == [True, False, True, False]
 
 
 def test_lightly_edited_items_are_found(step: Decontaminate, hosts: list[Document], tmp_path: Path) -> None:
@@ -393,6 +404,24 @@ def test_extra_files_report_and_recipe(step: Decontaminate, hosts: list[Document
         build_step("decontaminate", {"mode": "document", "extra_files": [spec]}, "d").extra_files[0].name
         == "mine"
     )
+
+
+def test_the_correct_answer_is_dense_and_also_stands_after_the_question() -> None:
+    """A short correct answer keeps every gram where it follows the question; when other choices
+    come between them, its grams at its place in the item stay every 6th, and every one also
+    stands where a page showing the question and that answer alone puts it."""
+    question = "how should you fold a towel"  # 5 words ("a" is a choice label)
+    answer = " ".join(f"s{a}" for a in "abcdefghijklmn")  # 14 words
+    wrong = "put it in the dryer for an hour"  # 8 words
+    first = build_pack([Item("b", "x", (question, answer, wrong), answer=1)])
+    assert set(range(19)) <= set(first.pos.tolist())  # every gram starting in question or answer
+    second = build_pack([Item("b", "y", (question, wrong, answer), answer=2)])
+    assert sorted(p for p in second.pos.tolist() if p > 13) == [19, 21]  # answer at 13: 13, 19, end
+    after_question = {
+        (p, k) for p, k in zip(first.pos.tolist(), first.hashes.tolist(), strict=True) if p <= 13
+    }
+    assert len(after_question) == 14
+    assert after_question <= set(zip(second.pos.tolist(), second.hashes.tolist(), strict=True))
 
 
 def test_build_pack_segments_save_and_merge(tmp_path: Path) -> None:

@@ -4,9 +4,11 @@ Sharing a gram with an item is not holding the item. The grams a document shares
 are first grouped by alignment: a copy of the item shows them at the same distances from each
 other as the item does (give or take `ALIGN_SLACK` words, for a word inserted, dropped or
 split), while grams shared by chance lie anywhere. A copy of a part of the item is one
-alignment; a page that shows the question and then only the correct answer, skipping the other
-choices, shows two, and the question's is the one that counts. On one alignment, a document
-holds the item when:
+alignment. So is a page that shows the question and then only the correct answer, skipping the
+other choices: the pack holds the answer's grams also where they stand when the answer follows
+the question (`pack`), and the question's words and the answer's add up on that alignment; a
+short question and a short answer, each under `min_words` once retyped, hold the item together.
+On one alignment, a document holds the item when:
 
 * the shared grams cover at least `min_words` (10) of the item's own words (its question,
   choices, answer; not the passage it quotes): fewer is a phrase, like the 4-7 word fragments

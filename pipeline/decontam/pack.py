@@ -9,18 +9,32 @@ the item's words (`ngrams.words`: normalized, numbers and choice labels dropped)
 passage to the last part, so a copy that keeps the parts in order shares grams across their
 joins, and grams are kept per segment:
 
-* every `n`-gram (6) starting in the question when it has fewer than `dense_words` (40) words,
-  every `stride`-th (6) one in any other segment, and the one ending each segment (it starts
-  in an earlier segment when the segment is shorter than `n`: "can be put inside socks"). Grams
-  starting near a segment's end run on into the next. The question is the part a page shows
-  alone, often short and sometimes retyped: every gram of it is kept, so the shortest question
-  the evidence rule takes (`min_words`, 10) is covered whole and a copy with a few words
-  changed keeps most of its grams. Other parts show with it, or in long runs (a passage, a
-  solution) in which grams six words apart still hold one gram in every run of eleven words;
+* every `n`-gram (6) starting in the question, and in the correct answer where it follows the
+  question, when that segment has fewer than `dense_words` (40) words, every `stride`-th (6)
+  one in any other segment, and the one ending each segment (it starts in an earlier segment
+  when the segment is shorter than `n`: "can be put inside socks"). Grams starting near a
+  segment's end run on into the next. The question is the part a page shows alone, often short
+  and sometimes retyped: every gram of it is kept, so the shortest question the evidence rule
+  takes (`min_words`, 10) is covered whole and a copy with a few words changed keeps most of
+  its grams. The correct answer is the part a page shows with it ("Answer: ..."), retyped with
+  it, and it carries the evidence where the question is short: a PIQA goal has 4-9 words, so a
+  retyped goal and solution hold `min_words` only if the solution's grams survive its changed
+  words, and grams six words apart may leave one gram, 6 words, of a 15-word solution with one
+  word changed (PIQA's "question + answer" edited insertions, test split of
+  `bench.decontam_bench`: 90.7 % found with every 6th gram of the answer and only the joins of
+  the next rule, 100 % with both rules as they are). Other parts show with the question, or in
+  long runs (a passage, a solution) in which grams six words apart still hold one gram in
+  every run of eleven words;
 * the grams a page shows where it puts the correct answer right after the question ("Which
   property of an object allows it to bend? flexibility"), when another choice follows the
-  question in the item: the question's last words joined to the answer's first, at the
-  question's end, as if the answer came first;
+  question in the item: the question's last words joined to the answer's first, and the
+  answer's own grams (every one, under `dense_words` words), at the positions they take when
+  the answer comes first. A page showing the question and then its answer alone is then one
+  alignment (`evidence`) holding both parts' words, not two of which neither holds
+  `min_words`: a 6-word PIQA goal and its 10-word solution; "Playing pool: A sports logo
+  flashes on the screen. A woman" and, on an "Answer:" line, HellaSwag's fourth ending. The
+  answer's grams at its place in the item, after the other choices, stay every 6th: a page
+  showing all the choices in order shows the question's grams with them;
 * nothing from an item of fewer than `n` words.
 
 Quotations are another text's words in the items of exam benchmarks (`Item.quotes`; not in a
@@ -287,10 +301,12 @@ class ItemGrams(NamedTuple):
 def item_grams(items: Sequence[Item], plan: GramPlan = GramPlan()) -> ItemGrams:
     """Every item's grams as the module docstring says, before the template filter."""
     n = plan.n
-    texts, seg_item, seg_kind, cites = [], [], [], []  # kind: 0 source, 1 question, 2 other part
+    # kind: 0 source, 1 question, 2 other part, 3 the correct answer (another part, kept dense)
+    texts, seg_item, seg_kind, cites = [], [], [], []
     for i, it in enumerate(items):
         parts = ([it.source] if it.source else []) + it.segments
-        kinds = ([0] if it.source else []) + [1] + [2] * (len(it.segments) - 1)
+        kinds = [3 if k == it.answer == 1 else 2 for k in range(len(it.segments))]
+        kinds = ([0] if it.source else []) + [1] + kinds[1:]
         texts += parts
         cites += [it.quotes] * len(parts)
         seg_item += [i] * len(parts)
@@ -321,8 +337,8 @@ def item_grams(items: Sequence[Item], plan: GramPlan = GramPlan()) -> ItemGrams:
     item = word_item[at]
     in_seg = at - seg_start[seg]
     length = seg_len[seg]
-    is_q = seg_kind_a[seg] == 1
-    step = np.where(is_q & (length < plan.dense_words), 1, plan.stride)
+    dense = (seg_kind_a[seg] == 1) | (seg_kind_a[seg] == 3)  # the question, the correct answer
+    step = np.where(dense & (length < plan.dense_words), 1, plan.stride)
     keep = in_seg % step == 0
     ends = seg_start + seg_len - n  # the gram ending each segment, wherever it starts
     ends = ends[(seg_len > 0) & (ends >= item_start[seg_item_a])]
@@ -333,38 +349,48 @@ def item_grams(items: Sequence[Item], plan: GramPlan = GramPlan()) -> ItemGrams:
     other = _quoted_words(texts, cites, w.doc, w.start) | (seg_kind_a[w.doc] == 0)  # quoted or passage
     cum = np.concatenate([[0], np.cumsum(other)])
     own, first = own.astype(np.int64), first.astype(np.int64)
-    j_keys, j_item, j_pos = _answer_joins(items, n, own, first)
+    j_keys, j_item, j_pos, j_quoted = _answer_first(items, plan, own, first)
     return ItemGrams(
         np.concatenate([key(grams[first_at]), j_keys]),
         np.concatenate([item[first_at], j_item]),
         np.concatenate([first_at - item_start[item[first_at]], j_pos]),
-        np.concatenate([cum[first_at + n] - cum[first_at] == n, np.zeros(len(j_keys), bool)]),
+        np.concatenate([cum[first_at + n] - cum[first_at] == n, j_quoted]),
         count,
         own,
         first,
     )
 
 
-def _answer_joins(
-    items: Sequence[Item], n: int, own: np.ndarray, first: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(key, item, position) of the grams across the question's end into the correct answer,
-    for items where another segment follows the question (module docstring)."""
+def _answer_first(
+    items: Sequence[Item], plan: GramPlan, own: np.ndarray, first: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(key, item, position, quoted) of the grams a page shows where it puts the correct answer
+    right after the question, for items where another segment follows the question (module
+    docstring): the question and the answer hashed as one text, and the grams not lying wholly
+    in the question (the item's own grams hold those) kept as `item_grams` keeps the answer's,
+    at the positions they would have if the answer came first."""
+    n = plan.n
     sel = np.array([i for i, it in enumerate(items) if it.answer is not None and it.answer > 1], np.int64)
     texts = [items[i].segments[0] + "\n" + items[i].segments[items[i].answer] for i in sel.tolist()]
     w = words(texts)
     if len(w.hashes) < n:
-        return np.zeros(0, np.uint64), np.zeros(0, np.int64), np.zeros(0, np.int64)
+        return np.zeros(0, np.uint64), np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, bool)
     grams = ngrams(w, range(n, n + 1))[n]
     at = np.arange(len(grams))
     doc = w.doc[at]
     count = np.bincount(w.doc, minlength=len(texts))
     local = at - (np.cumsum(count) - count)[doc]
     question = (first - own)[sel][doc]
-    keep = (local < question) & (local + n > question) & (w.doc[at + n - 1] == doc)
+    answer = count[doc] - question  # words of the answer
+    in_answer = local - question
+    step = np.where(answer < plan.dense_words, 1, plan.stride)
+    kept = (in_answer < 0) | (in_answer % step == 0) | (local == count[doc] - n)
+    keep = kept & (local + n > question) & (w.doc[at + n - 1] == doc)
     keep[keep] = 2 * _distinct(w.hashes, at[keep], n) > n
     at, doc = at[keep], doc[keep]
-    return key(grams[at]), sel[doc], own[sel][doc] + local[keep]
+    quoted = _quoted_words(texts, [items[i].quotes for i in sel.tolist()], w.doc, w.start)
+    cum = np.concatenate([[0], np.cumsum(quoted)])
+    return key(grams[at]), sel[doc], own[sel][doc] + local[keep], cum[at + n] - cum[at] == n
 
 
 def build_pack(items: Sequence[Item], plan: GramPlan = GramPlan()) -> Pack:

@@ -26,7 +26,9 @@ passage an item quotes, shares grams with the item without holding it. Why 10 an
 Diagnostic and Statistical Manual of Mental Disorders", "Harry Potter and the Goblet of Fire").
 A page showing fewer than `min_words` words of an item in a row (a 5-word TriviaQA question, a
 BoolQ question without its passage) cannot be told from a phrase: it is not found, and the bench
-counts such insertions apart.
+counts such insertions apart. The exception is a short question and its answer on an "Answer:"
+line (a 6-word PIQA goal, its 10-word solution): both show in one alignment, and together they
+hold the item.
 
 Why a global step: GPT-3 ignores n-grams found in more than `max_doc_frequency` corpus
 documents (a 13-gram in hundreds of pages is a quotation, a license line or boilerplate the
