@@ -136,8 +136,11 @@ def test_tinyshakespeare_speaker_lines_and_short_lines():
     # Speaker names ("First Citizen:") repeat on their own lines; FineWeb's duplicate-line rule
     # removed every play for them. Short repeated lines no longer count; long ones still do.
     assert verdicts(FineWebFilter(), plays)[True] >= 0.9 * len(plays)
-    repeated = Document("x", "", plays[0].text + "\n" + plays[0].text)
-    assert FineWebFilter().filter(repeated) == "char_dup_ratio"
+    twice = Document("x", "", plays[0].text + "\n" + plays[0].text)
+    assert FineWebFilter().filter(twice) is True  # a second copy is not a repeat (`copies`) ...
+    assert FineWebFilter(copies=1).filter(twice) == "char_dup_ratio"
+    thrice = Document("x", "", "\n".join([plays[0].text] * 3))
+    assert FineWebFilter().filter(thrice) == "char_dup_ratio"  # ... a third is
     # Verse is short-lined (a third of the lines have <= 30 characters, a tenth in books):
     # a stricter short-line threshold catches the plays.
     relaxed = FineWebFilter(char_duplicates_ratio=None, short_line_thr=0.2)
@@ -159,13 +162,19 @@ def test_repeated_real_document_trips_repetition_rules():
     page = doc("dclm-majority-0008")
     assert GopherRepetitionFilter().filter(page) is True
     text = page.text
-    assert GopherRepetitionFilter().filter(Document("x", "", text + "\n\n" + text)) == "dup_para_frac"
+    # A page quoted twice is not degenerate (grist's `copies=2`); three times it is. Gopher
+    # counts the second copy already (`copies=1`).
+    twice, thrice = "\n\n".join([text] * 2), "\n\n".join([text] * 3)
+    assert GopherRepetitionFilter().filter(Document("x", "", twice)) is True
+    assert GopherRepetitionFilter(copies=1).filter(Document("x", "", twice)) == "dup_para_frac"
+    assert GopherRepetitionFilter().filter(Document("x", "", thrice)) == "dup_para_frac"
     lines_only = GopherRepetitionFilter(dup_para_frac=None, dup_para_char_frac=None)
-    assert lines_only.filter(Document("x", "", text + "\n" + text)) == "dup_line_frac"
-    # One long line repeated: no line or paragraph repeats, but every n-gram of the copy does.
+    assert lines_only.filter(Document("x", "", "\n".join([text] * 3))) == "dup_line_frac"
+    # One long line repeated: no line or paragraph repeats, but every n-gram of the copies does.
     flat = " ".join(text.split())
     ngrams_only = GopherRepetitionFilter(top_n_grams={})
-    assert ngrams_only.filter(Document("x", "", flat + " " + flat)) == "dup_5gram_frac"
+    assert ngrams_only.filter(Document("x", "", " ".join([flat] * 3))) == "dup_5gram_frac"
+    assert ngrams_only.filter(Document("x", "", " ".join([flat] * 2))) is True
     assert GopherRepetitionFilter().filter(Document("x", "", flat)) is True
     # The most frequent 2-gram dominates a real sentence repeated many times.
     sentence = " ".join(flat.split()[:3])
@@ -330,20 +339,21 @@ def reference_token_stats(text: str) -> tuple[int, int, int, int, int]:
     return len(tokens), len(words), word_chars, alpha, pieces
 
 
-def reference_ngrams(text: str, n: int) -> tuple[int, int]:
-    """(most frequent n-gram's characters x count, characters covered by repeated n-grams)."""
+def reference_ngrams(text: str, n: int, copies: int = 1) -> tuple[int, int]:
+    """(most frequent n-gram's characters x count, characters covered by n-grams seen `copies`
+    times before)."""
     tokens = text.split()
     grams = [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
     top = 0
     if grams:
         gram, count = Counter(grams).most_common(1)[0]  # ties: first seen, as Counter keeps order
         top = count * len(" ".join(gram))
-    seen: set[tuple[str, ...]] = set()
+    seen: Counter = Counter()
     covered = [False] * len(tokens)
     for i, gram in enumerate(grams):
-        if gram in seen:
+        if seen[gram] >= copies:
             covered[i : i + n] = [True] * n
-        seen.add(gram)
+        seen[gram] += 1
     return top, sum(len(t) for t, c in zip(tokens, covered, strict=True) if c)
 
 
@@ -382,12 +392,15 @@ def test_repeated_ngrams_match_reference(mixed_texts):
     ns = range(1, 11)
     stats = text_stats(mixed_texts)
     top, dup = repeated_ngrams(stats, ns, ns)
-    repeats_seen = 0
+    _, third = repeated_ngrams(stats, (), ns, copies=2)
+    repeats_seen = thirds_seen = 0
     for d, text in enumerate(mixed_texts):
         for n in ns:
             assert (top[n][d], dup[n][d]) == reference_ngrams(text, n), (d, n)
+            assert third[n][d] == reference_ngrams(text, n, copies=2)[1], (d, n)
             repeats_seen += dup[n][d] > 0
-    assert repeats_seen > 20
+            thirds_seen += 0 < third[n][d] < dup[n][d]
+    assert repeats_seen > 20 and thirds_seen > 20
     # Each document alone gives the same numbers as the batch.
     alone_top, alone_dup = repeated_ngrams(stats[-4:-3], [3], [7])
     assert alone_top[3][0] == top[3][-4] and alone_dup[7][0] == dup[7][-4]
@@ -401,13 +414,14 @@ def test_paragraphs_match_regex_split():
 
 def test_duplicate_stats_match_reference():
     lines = [line for r in records()[:300] for line in r["text"].split("\n")]
-    seen: set[str] = set()
-    count = chars = 0
-    for line in lines:
-        if line in seen:
-            count, chars = count + 1, chars + len(line)
-        seen.add(line)
-    assert duplicate_stats(lines) == (count, chars)
+    for copies in (1, 2, 3):
+        seen: Counter = Counter()
+        count = chars = 0
+        for line in lines:
+            if seen[line] >= copies:
+                count, chars = count + 1, chars + len(line)
+            seen[line] += 1
+        assert duplicate_stats(lines, copies) == (count, chars)
 
 
 def test_fingerprints_do_not_depend_on_position_or_batch():

@@ -22,19 +22,20 @@ class GopherRepetitionFilter(Filter):
     taking a large share of the text, or many characters inside repeated n-grams.
 
     Rules, checked in this order; the first that fails is the reason (a threshold of None
-    disables its rule; fractions are of the document's characters unless stated):
+    disables its rule; fractions are of the document's characters unless stated). A line,
+    paragraph or n-gram is repeated when `copies` (2) earlier occurrences of it exist:
 
     * ``empty``: the text is empty.
-    * ``dup_para_frac``: paragraphs (split at runs of 2+ newlines) equal to an earlier one, as
-      a fraction of paragraphs, > `dup_para_frac`.
+    * ``dup_para_frac``: repeated paragraphs (split at runs of 2+ newlines), as a fraction of
+      paragraphs, > `dup_para_frac`.
     * ``dup_para_char_frac``: characters in those paragraphs > `dup_para_char_frac`.
-    * ``dup_line_frac``: non-empty lines equal to an earlier line, as a fraction of non-empty
-      lines, > `dup_line_frac`.
+    * ``dup_line_frac``: repeated non-empty lines, as a fraction of non-empty lines,
+      > `dup_line_frac`.
     * ``dup_line_char_frac``: characters in those lines > `dup_line_char_frac`.
     * ``top_{n}gram_frac`` (e.g. ``top_2gram_frac``): the most frequent word n-gram's
       characters times its count > `top_n_grams[n]`.
     * ``dup_{n}gram_frac`` (e.g. ``dup_5gram_frac``): characters of words covered by
-      n-grams that repeat an earlier n-gram > `dup_n_grams[n]`.
+      repeated n-grams > `dup_n_grams[n]`.
 
     Words are whitespace-separated tokens (punctuation stays attached), and n-grams are
     hashed and counted with numpy over whole batches (see `pipeline.text.stats`): no per-n-gram
@@ -42,6 +43,15 @@ class GopherRepetitionFilter(Filter):
 
     Differences from datatrove's `GopherRepetitionFilter`, all deliberate:
 
+    * A passage's second copy is not repetition; its third is (`copies=2`; Gopher and datatrove
+      count every copy after the first, `copies=1`). Text quoted twice is common in documents
+      nobody would call degenerate: a licence reproduced for two sets of files in a Debian
+      copyright file, the same notice at a README's top and bottom, two changelog entries that
+      both say "New upstream release"; degenerate text (a looping generator, a spun page, a
+      line repeated to fill space) repeats itself many times. On the filter evaluation's dev
+      split this rule set, alone, removed 33 % of licence files and 32 % of changelogs with
+      `copies=1`, 14 % and 13 % with `copies=2`, and every repeated-lines junk page either way.
+      The thresholds are Gopher's, applied to the third and later copies.
     * Words come from `str.split`, not a word tokenizer: "end." is one word, not "end" and ".". The
       character measures barely move (both count the characters of the words), but
       n-gram boundaries and counts can differ slightly on punctuation-heavy text.
@@ -66,6 +76,7 @@ class GopherRepetitionFilter(Filter):
         dup_line_char_frac: UnitFloat | None = 0.20,
         top_n_grams: Mapping[PositiveInt, UnitFloat] = TOP_N_GRAMS,
         dup_n_grams: Mapping[PositiveInt, UnitFloat] = DUP_N_GRAMS,
+        copies: PositiveInt = 2,
     ) -> None:
         super().__init__()
         self.top_n_grams = dict(sorted(top_n_grams.items()))
@@ -80,7 +91,7 @@ class GopherRepetitionFilter(Filter):
         if not pending or not (self.top_n_grams or self.dup_n_grams):
             return verdicts
         stats = text_stats([docs[i].text for i in pending])
-        top, dup = repeated_ngrams(stats, self.top_n_grams, self.dup_n_grams)
+        top, dup = repeated_ngrams(stats, self.top_n_grams, self.dup_n_grams, self.copies)
         for k, i in enumerate(pending):
             verdicts[i] = self._ngram_verdict(stats[k].n_chars, top, dup, k)
         return verdicts
@@ -100,23 +111,22 @@ class GopherRepetitionFilter(Filter):
         """The paragraph and line rules: cheap, and they decide most repetitive pages."""
         if not text:
             return "empty"
-        verdict = _dup_verdict(
+        verdict = self._dup_verdict(
             paragraphs(text), len(text), self.dup_para_frac, self.dup_para_char_frac, "para"
         )
         if verdict is True:
             lines = list(filter(None, text.split("\n")))
-            verdict = _dup_verdict(lines, len(text), self.dup_line_frac, self.dup_line_char_frac, "line")
+            verdict = self._dup_verdict(lines, len(text), self.dup_line_frac, self.dup_line_char_frac, "line")
         return verdict
 
-
-def _dup_verdict(
-    blocks: list[str], n_chars: int, count_limit: float | None, char_limit: float | None, kind: str
-) -> Verdict:
-    if not blocks or (count_limit is None and char_limit is None):
+    def _dup_verdict(
+        self, blocks: list[str], n_chars: int, count_limit: float | None, char_limit: float | None, kind: str
+    ) -> Verdict:
+        if not blocks or (count_limit is None and char_limit is None):
+            return True
+        dup_count, dup_chars = duplicate_stats(blocks, self.copies)
+        if count_limit is not None and dup_count / len(blocks) > count_limit:
+            return f"dup_{kind}_frac"
+        if char_limit is not None and dup_chars / n_chars > char_limit:
+            return f"dup_{kind}_char_frac"
         return True
-    dup_count, dup_chars = duplicate_stats(blocks)
-    if count_limit is not None and dup_count / len(blocks) > count_limit:
-        return f"dup_{kind}_frac"
-    if char_limit is not None and dup_chars / n_chars > char_limit:
-        return f"dup_{kind}_char_frac"
-    return True

@@ -31,7 +31,7 @@ Gopher quality) analyse each document once. Each filter still works alone.
 from __future__ import annotations
 
 import unicodedata
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import repeat
@@ -242,7 +242,7 @@ def word_fingerprints(words: Iterable[str]) -> np.ndarray:
 
 
 def repeated_ngrams(
-    stats: Sequence[TextStats], top_ns: Collection[int], dup_ns: Collection[int]
+    stats: Sequence[TextStats], top_ns: Collection[int], dup_ns: Collection[int], copies: int = 1
 ) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
     """Gopher's n-gram repetition statistics for a batch of documents, in characters.
 
@@ -250,7 +250,8 @@ def repeated_ngrams(
     most frequent n-gram times its length (tokens joined by single spaces; ties go to the
     n-gram that occurs first, and a document whose n-grams are all distinct reports its
     first one); for each n in `dup_ns`, `dup[n][d]` is the number of token characters
-    (whitespace excluded) covered by any n-gram occurrence that repeats an earlier one.
+    (whitespace excluded) covered by any n-gram occurrence that has `copies` earlier ones
+    (Gopher's rule: 1, every repeat).
 
     Documents are processed in groups of about `_NGRAM_CHUNK_TOKENS` tokens: large enough
     that numpy's per-call overhead vanishes, small enough for the arrays to stay in cache.
@@ -264,7 +265,10 @@ def repeated_ngrams(
         tokens += doc.n_tokens
         if tokens >= _NGRAM_CHUNK_TOKENS or hi == len(stats):
             _ngram_chunk(
-                stats[lo:hi], {n: a[lo:hi] for n, a in top.items()}, {n: a[lo:hi] for n, a in dup.items()}
+                stats[lo:hi],
+                {n: a[lo:hi] for n, a in top.items()},
+                {n: a[lo:hi] for n, a in dup.items()},
+                copies,
             )
             lo, tokens = hi, 0
     return top, dup
@@ -279,7 +283,9 @@ def _drop_unique(pos: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndar
     return pos[shared], keys[shared]
 
 
-def _ngram_chunk(stats: Sequence[TextStats], top: dict[int, np.ndarray], dup: dict[int, np.ndarray]) -> None:
+def _ngram_chunk(
+    stats: Sequence[TextStats], top: dict[int, np.ndarray], dup: dict[int, np.ndarray], copies: int
+) -> None:
     """`repeated_ngrams` for one group of documents, writing into `top` and `dup`.
 
     N-gram keys of all the group's documents (the document index mixed in) are sorted
@@ -325,9 +331,15 @@ def _ngram_chunk(stats: Sequence[TextStats], top: dict[int, np.ndarray], dup: di
             best = best[np.concatenate(([True], docs[best][1:] != docs[best][:-1]))]
             top[n][docs[best]] = sizes[best] * ngram_chars(first_pos[best], n)
         if n in dup:
+            # An occurrence's rank among its n-gram's occurrences (stable sort: by position).
             # Repeats sorted by position; the windows have equal length, so the union of
             # [r_i, r_i + n) is the sum of [r_i, min(r_i + n, r_{i+1})).
-            reps = np.sort(pos[order[1:][same]])
+            if copies == 1:
+                reps = np.sort(pos[order[1:][same]])
+            else:
+                index = np.arange(len(order))
+                starts = np.maximum.accumulate(np.where(np.concatenate(([True], ~same)), index, 0))
+                reps = np.sort(pos[order[index - starts >= copies]])
             stop = np.minimum(reps + n, np.append(reps[1:], np.iinfo(np.int64).max))
             covered = char_acc[stop] - char_acc[reps]
             dup[n][:] = np.bincount(doc_of[reps], weights=covered, minlength=len(stats))
@@ -342,13 +354,16 @@ def _ngram_chunk(stats: Sequence[TextStats], top: dict[int, np.ndarray], dup: di
         keys = keys[keep] * _NGRAM_BASE + hashes[pos + n]
 
 
-def duplicate_stats(items: Sequence[str]) -> tuple[int, int]:
-    """(number of items equal to an earlier item, total characters of those items).
+def duplicate_stats(items: Sequence[str], copies: int = 1) -> tuple[int, int]:
+    """(number of items equal to `copies` earlier items, total characters of those items).
 
-    Every distinct value's first occurrence is unique and all later ones are duplicates,
-    so both numbers follow from one set construction, without a Python loop."""
-    distinct = set(items)
-    return len(items) - len(distinct), sum(map(len, items)) - sum(map(len, distinct))
+    With `copies=1`, every distinct value's first occurrence is unique and all later ones are
+    duplicates, so both numbers follow from one set construction, without a Python loop."""
+    if copies == 1:
+        distinct = set(items)
+        return len(items) - len(distinct), sum(map(len, items)) - sum(map(len, distinct))
+    extra = [(item, count - copies) for item, count in Counter(items).items() if count > copies]
+    return sum(n for _, n in extra), sum(len(item) * n for item, n in extra)
 
 
 def count_starting(lines: Iterable[str], prefixes: tuple[str, ...]) -> int:
