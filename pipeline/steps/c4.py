@@ -6,6 +6,7 @@ import re
 
 from pydantic import NonNegativeInt, PositiveInt
 
+from pipeline.config import UnitFloat
 from pipeline.document import Document
 from pipeline.steps.base import Filter, Verdict
 
@@ -46,6 +47,14 @@ class C4Filter(Filter):
       by default, where grist departs from C4: C4 used it to keep code out of web text, and
       grist routes code to `code_quality` instead; on the filter evaluation's dev split it removed 41 % of
       encyclopedic pages (MediaWiki templates), 17 % of changelogs and 10 % of documentation;
+    * ``boilerplate_lines`` (grist's own): lines removed as too short or as javascript / policy
+      lines held more than `max_removed_words` (0.4) of the page's words (of those left by the
+      word-length and terminal-punctuation rules). C4 keeps a page whose menu lines it
+      strips; what is left of a page of chrome is then its longer footer lines (cookie and
+      copyright notices, "Follow us on Twitter"), which pass every later rule, and FineWeb's
+      line rules, run after C4, never see the menu. On the filter evaluation's dev split the
+      rule's measure exceeds 0.4 for 58 % of boilerplate pages and for none of the clean
+      prose of any kind (at most 2 % of a kind exceed 0.2);
     * ``too_few_sentences``: fewer than `min_num_sentences` sentences remain;
     * ``empty``: no line remains (only reachable with `min_num_sentences=None`).
 
@@ -76,6 +85,7 @@ class C4Filter(Filter):
         filter_curly_bracket: bool = False,
         filter_policy: bool = True,
         policy_phrases: tuple[str, ...] = POLICY_PHRASES,
+        max_removed_words: UnitFloat | None = 0.4,
     ) -> None:
         super().__init__()
         self.policy_phrases = tuple(p.lower() for p in policy_phrases)
@@ -96,6 +106,7 @@ class C4Filter(Filter):
             lines = [
                 line for line in lines if line.endswith(TERMINAL_PUNCTUATION) and not line.endswith("...")
             ]
+        words = sum(len(line.split()) for line in lines) if self.max_removed_words is not None else 0
         if self.min_words_per_line:
             k = self.min_words_per_line
             lines = [line for line in lines if len(line.split(None, k - 1)) >= k]
@@ -103,6 +114,9 @@ class C4Filter(Filter):
         if isinstance(lines_or_reason, str):
             return lines_or_reason
         lines = lines_or_reason
+        limit = self.max_removed_words
+        if limit is not None and sum(len(line.split()) for line in lines) < (1 - limit) * words:
+            return "boilerplate_lines"
         n_lines = len(lines) - lines.count("")
         if self.min_num_sentences and n_lines < self.min_num_sentences:
             sentences = n_lines + len(SENTENCE_BREAK.findall("\n".join(lines)))
