@@ -114,8 +114,8 @@ class C4Filter(Filter):
         if isinstance(lines_or_reason, str):
             return lines_or_reason
         lines = lines_or_reason
-        limit = self.max_removed_words
-        if limit is not None and sum(len(line.split()) for line in lines) < (1 - limit) * words:
+        removable = self.max_removed_words
+        if removable is not None and sum(len(line.split()) for line in lines) < (1 - removable) * words:
             return "boilerplate_lines"
         n_lines = len(lines) - lines.count("")
         if self.min_num_sentences and n_lines < self.min_num_sentences:
