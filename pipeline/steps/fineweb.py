@@ -10,7 +10,7 @@ from pydantic import NonNegativeFloat, NonNegativeInt, PositiveInt
 from pipeline.config import UnitFloat
 from pipeline.document import Document
 from pipeline.steps.base import Filter, Verdict
-from pipeline.text.lines import unwrap
+from pipeline.text.lines import is_menu_item, unwrap
 from pipeline.text.stats import count_ending, duplicate_stats, text_stats
 
 TERMINAL_PUNCTUATION = (
@@ -24,9 +24,7 @@ TERMINAL_PUNCTUATION = (
 
 
 _MENU_SEPARATORS = re.compile(r"\n| \| | · | • | > |\t| {2,}")
-_SENTENCE_END = (".", "!", "?", ":", ";", ",")
 MIN_MENU_SEGMENTS = 8
-MENU_ITEM_WORDS = 5  # a segment of at most this many words, without a sentence's end, is a menu item
 # A list item of four or more words ("* Fix weight conversion on MacOS", "2. Run the tests"):
 # a changelog's or a README's sentence, written without a full stop.
 _LIST_ITEM = re.compile(r"\s*(?:[*+•-]|\d{1,3}[.)])\s+\S+(?:\s+\S+){3}")
@@ -158,11 +156,7 @@ class FineWebFilter(Filter):
         if self.max_menu_ratio is not None:
             segments = [seg.strip() for seg in _MENU_SEPARATORS.split(text) if seg.strip()]
             if len(segments) >= MIN_MENU_SEGMENTS:
-                menu = sum(
-                    len(seg)
-                    for seg in segments
-                    if len(seg.split()) <= MENU_ITEM_WORDS and not seg.endswith(_SENTENCE_END)
-                )
+                menu = sum(len(seg) for seg in segments if is_menu_item(seg))
                 if menu / sum(map(len, segments)) > self.max_menu_ratio:
                     return "menu_ratio"
         return True

@@ -51,3 +51,14 @@ def unwrap(text: str) -> str:
             out.append(line)
         joining = len(line.rstrip()) >= WRAPPED * width
     return "\n".join(out)
+
+
+MENU_ITEM_WORDS = 5  # a segment of at most this many words, without a sentence's end, is a menu item
+_CLAUSE_END = (".", "!", "?", ":", ";", ",", '"', "'", "”", "’")
+
+
+def is_menu_item(segment: str) -> bool:
+    """A navigation, login or footer item ("Store Locator", "Follow us on Twitter"): a few
+    words that do not end a sentence or a clause. FineWeb's `menu_ratio` and C4's
+    `boilerplate_lines` (grist's own rules) both weigh a page's text in such items."""
+    return len(segment.split()) <= MENU_ITEM_WORDS and not segment.rstrip().endswith(_CLAUSE_END)
