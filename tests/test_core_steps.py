@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 from pipeline.document import Document
@@ -50,6 +51,26 @@ def test_language_filter_on_udhr() -> None:
     assert all(r.reason.startswith("lang_") for r in removed)
     multi = LanguageFilter(languages=["en", "fr", "de"]).apply(docs, "u")[0]
     assert {d.meta["language"] for d in multi} == {"en", "fr", "de"}
+
+
+def test_language_filter_reads_a_low_scoring_document_passage_by_passage() -> None:
+    """An English paragraph followed by lists of words from many languages (as a changelog's
+    lists of names and packages): the whole text scores low English, its passages are English
+    or no language at all, so it stays; the lists alone, or a German paragraph with them, go."""
+    udhr = load_sample("multilingual_udhr.jsonl.gz")
+    books = load_sample("books_gutenberg.jsonl.gz", 40)
+    english = next(d.text for d in books if d.meta.get("language") == "en" and len(d.text) > 1500)[:600]
+    german = next(d.text for d in udhr if d.meta.get("iso639_3") == "deu")[:600]
+    words = [w for d in udhr[:60] for w in d.text.split() if w.isalpha() and w.isascii()]
+    rng = random.Random(0)
+    lists = "\n\n".join("\n".join(" ".join(rng.sample(words, 4)) for _ in range(8)) for _ in range(3))
+    docs = [Document(name, "s", f"{head}\n\n{lists}") for name, head in [("en", english), ("de", german)]]
+    docs.append(Document("lists", "s", lists))
+    kept, removed = LanguageFilter().apply([Document(d.id, "s", d.text) for d in docs], "u")
+    assert [d.id for d in kept] == ["en"] and kept[0].meta["language_score"] < 0.65
+    assert {r.doc.id: r.reason for r in removed}["de"] == "lang_de"
+    _, removed = LanguageFilter(min_passage_share=None).apply(docs[:1], "u")
+    assert [r.reason for r in removed] == ["lang_low_score"]
 
 
 def test_exact_dedup_keeps_smallest_id_across_units(tmp_path: Path) -> None:

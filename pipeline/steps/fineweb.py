@@ -10,7 +10,7 @@ from pydantic import NonNegativeFloat, NonNegativeInt, PositiveInt
 from pipeline.config import UnitFloat
 from pipeline.document import Document
 from pipeline.steps.base import Filter, Verdict
-from pipeline.text.lines import is_menu_item, unwrap
+from pipeline.text.lines import LIST_ITEM, is_menu_item, unwrap
 from pipeline.text.stats import count_ending, duplicate_stats, text_stats
 
 TERMINAL_PUNCTUATION = (
@@ -25,9 +25,6 @@ TERMINAL_PUNCTUATION = (
 
 _MENU_SEPARATORS = re.compile(r"\n| \| | · | • | > |\t| {2,}")
 MIN_MENU_SEGMENTS = 8
-# A list item of four or more words ("* Fix weight conversion on MacOS", "2. Run the tests"):
-# a changelog's or a README's sentence, written without a full stop.
-_LIST_ITEM = re.compile(r"\s*(?:[*+•-]|\d{1,3}[.)])\s+\S+(?:\s+\S+){3}")
 
 
 class FineWebFilter(Filter):
@@ -139,7 +136,7 @@ class FineWebFilter(Filter):
                 ended = [
                     line
                     for line in lines
-                    if line.endswith(self.terminal_punctuation) or _LIST_ITEM.match(line)
+                    if line.endswith(self.terminal_punctuation) or LIST_ITEM.match(line)
                 ]
                 ratio = max(len(ended) / len(lines), sum(map(len, ended)) / sum(map(len, lines)))
             if ratio < self.line_punct_thr and not (ratio == 0 and self.line_punct_exclude_zero):

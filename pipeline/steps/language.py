@@ -23,6 +23,22 @@ DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "assets" / "lid.176.ftz"
 # identifiers and markup (anything holding a digit, "@", "://" or a code symbol).
 _NO_LANGUAGE = re.compile(r"(?<!\S)\S*?(?:\d|@|://|[_/\\<>{}\[\]=|#*~^$])\S*")  # anchored: linear
 MIN_LANGUAGE_CHARS = 200  # below this much text left, the whole text is read instead
+PASSAGE_CHARS = 200  # paragraphs are read together until a passage has this many non-space characters
+
+
+def passages(text: str) -> list[str]:
+    """The text cut at blank lines into passages of at least `PASSAGE_CHARS` non-space
+    characters (short paragraphs joined to the next; the last may be shorter)."""
+    out: list[str] = []
+    current = ""
+    for paragraph in re.split(r"\n\s*\n", text):
+        current = f"{current}\n{paragraph}" if current else paragraph
+        if len(current) - current.count(" ") >= PASSAGE_CHARS:
+            out.append(current)
+            current = ""
+    if current.strip():
+        out.append(current)
+    return out
 
 
 def language_text(text: str) -> str:
@@ -41,7 +57,18 @@ class LanguageFilter(Filter):
     language filter to code, and neither does grist. And where datatrove asks fastText about the
     whole text, grist leaves out the tokens that carry no language (`language_text`): on the
     filter evaluation's dev split that lifted the changelogs passing from 65 % to 88 %, while
-    numeric dumps and minified blobs, left with almost no words, pass less often."""
+    numeric dumps and minified blobs, left with almost no words, pass less often.
+
+    A long technical document mixes passages of English with passages that are lists of names,
+    versions and options, on which fastText is unsure of any language; the whole text then
+    scores under the threshold though nothing in it is another language. So a document whose
+    whole-text score is low (a kept language on top, under `threshold`) is read again passage
+    by passage (`passages`), and kept when at least `min_passage_share` of its characters are
+    in passages confidently (>= `threshold`) in a kept language, and more than in passages
+    confidently in any other. On the filter evaluation's dev split this keeps 8 more of 300
+    documentation files and 9 more of 300 changelogs; no junk kind moved, and documents in
+    other languages score confidently as what they are. Only low-scoring documents pay for the
+    second reading."""
 
     name = "language"
     kinds = ("prose",)  # a language model of prose reads code as noise: 40 of 110 Python files scored low
@@ -51,6 +78,7 @@ class LanguageFilter(Filter):
         *,
         languages: list[str] | None = None,
         threshold: UnitFloat = 0.65,
+        min_passage_share: UnitFloat | None = 0.2,
         model: FilePath | None = None,
     ) -> None:
         super().__init__()
@@ -64,10 +92,27 @@ class LanguageFilter(Filter):
             self._predictor = language_predictor(self.model_path)
         return self._predictor
 
+    def mostly_kept_language(self, text: str) -> bool:
+        """At least `min_passage_share` of the text's characters are in passages confidently in a
+        kept language, and more than in passages confidently in any other (class docstring)."""
+        if self.min_passage_share is None:
+            return False
+        chunks = passages(text)
+        labels, scores = self.predictor.predict(chunks)
+        kept = other = 0
+        for chunk, lang, score in zip(chunks, labels, scores, strict=True):
+            if score >= self.threshold:
+                if lang in self.languages:
+                    kept += len(chunk)
+                else:
+                    other += len(chunk)
+        return kept >= self.min_passage_share * sum(map(len, chunks)) and kept > other
+
     def filter_batch(self, docs: list[Document]) -> list[Verdict]:
-        labels, scores = self.predictor.predict([language_text(d.text) for d in docs])
+        texts = [language_text(d.text) for d in docs]
+        labels, scores = self.predictor.predict(texts)
         verdicts: list[Verdict] = []
-        for doc, lang, score in zip(docs, labels, scores, strict=True):
+        for doc, text, lang, score in zip(docs, texts, labels, scores, strict=True):
             prob = float(score)
             doc.meta["language"] = lang
             doc.meta["language_score"] = round(prob, 4)
@@ -75,7 +120,7 @@ class LanguageFilter(Filter):
                 verdicts.append(True)
             elif lang not in self.languages:
                 verdicts.append(f"lang_{lang}")
-            elif prob < self.threshold:
+            elif prob < self.threshold and not self.mostly_kept_language(text):
                 verdicts.append("lang_low_score")
             else:
                 verdicts.append(True)

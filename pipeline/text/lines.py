@@ -17,6 +17,8 @@ unchanged.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 MIN_WIDTH = 55  # narrower lines are verse, lists or dialogue, not a wrapped paragraph
@@ -57,8 +59,18 @@ MENU_ITEM_WORDS = 5  # a segment of at most this many words, without a sentence'
 _CLAUSE_END = (".", "!", "?", ":", ";", ",", '"', "'", "”", "’")
 
 
+# A list item of four or more words ("* Fix weight conversion on MacOS", "2. Run the tests"):
+# a changelog's or a README's sentence, written without a full stop.
+LIST_ITEM = re.compile(r"\s*(?:[*+•-]|\d{1,3}[.)])\s+\S+(?:\s+\S+){3}")
+
+
 def is_menu_item(segment: str) -> bool:
     """A navigation, login or footer item ("Store Locator", "Follow us on Twitter"): a few
-    words that do not end a sentence or a clause. FineWeb's `menu_ratio` and C4's
-    `boilerplate_lines` (grist's own rules) both weigh a page's text in such items."""
-    return len(segment.split()) <= MENU_ITEM_WORDS and not segment.rstrip().endswith(_CLAUSE_END)
+    words that do not end a sentence or a clause, and not a list item (`LIST_ITEM`). FineWeb's
+    `menu_ratio` and C4's `boilerplate_lines` (grist's own rules) both weigh a page's text in
+    such items."""
+    return (
+        len(segment.split()) <= MENU_ITEM_WORDS
+        and not segment.rstrip().endswith(_CLAUSE_END)
+        and not LIST_ITEM.match(segment)
+    )
