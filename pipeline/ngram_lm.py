@@ -13,7 +13,13 @@ under an interpolated Kneser-Ney bigram model (`d` = 0.75) and its own continuat
 Text whose words follow each other as curated text's do scores well above 0; shuffled words
 score below it (the bigram then only adds the back-off weight). A rare word costs both terms
 alike, so a technical document is not punished for its vocabulary, which is where grist
-departs from perplexity filtering.
+departs from perplexity filtering. And a pair with a word the reference never saw (a name, a
+package, a version, an address) says nothing about order: no bigram of it could have been
+seen, so it would only pay the back-off weight. Such pairs are left out of the mean and of
+the pair count: a changelog is judged on the order of the words it shares with curated text,
+and word salad, made of known words, still falls below 0 (filter evaluation, dev split:
+changelogs under 0.2 went from 14 % to 4 %, documentation from 7 % to 2 %, word salad stayed
+at 100 %).
 
 Words are `pipeline.text.words`' normalized words (hashed), so scoring is vectorised over a
 batch. The model is four sorted arrays (unigram hashes with counts, continuation and follower
@@ -137,7 +143,8 @@ class BigramLM:
             )
 
     def order_gain(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """(mean order gain, number of word pairs) of each text; a text with no pair gets 0."""
+        """(mean order gain, number of word pairs) of each text, over the pairs of words the
+        reference has seen (module docstring); a text with no such pair gets 0."""
         w = words(texts)
         prev, cur, key = _pairs(w)
         docs = w.doc[1:][w.doc[1:] == w.doc[:-1]]
@@ -150,7 +157,8 @@ class BigramLM:
         p = np.where(
             seen, np.maximum(c_pair - DISCOUNT, 0) / safe + DISCOUNT * n_foll / safe * p_cont, p_cont
         )
-        gain = np.log(p) - np.log(p_cont)
+        known = (c_prev > 0) & (_lookup(cur, self.words, self.count) > 0)
+        docs, gain = docs[known], (np.log(p) - np.log(p_cont))[known]
         n = np.bincount(docs, minlength=len(texts))
         total = np.bincount(docs, weights=gain, minlength=len(texts))
         return total / np.maximum(n, 1), n
