@@ -9,7 +9,8 @@
    and C in one cluster however unlike A and C are), so "keep one per cluster" would remove C
    as a copy of A; here C stays unless it resembles a kept document. Without verification
    there are no sets to check against and the cluster keeps its first member only (LSH alone).
-   A removal records `duplicate_of` (the kept twin it is most like), its cluster id (the
+   A removal records `duplicate_of` (the first kept member, in rule order, that it is a
+   near-duplicate of), its cluster id (the
    cluster's least global id) and its Jaccard to that twin (true with verification, else the
    signature estimate).
 
@@ -18,10 +19,12 @@ old documents (an earlier run's index) first, as they are already published (all
 representatives); then `quality`: highest score, documents without one last; then longest
 text; then smallest id. `longest` skips the score, `id` keeps the smallest id only.
 
-Cost: a cluster of two needs no check (its one pair was verified). In larger clusters each
-member's signature is compared with every representative so far (vectorised), and only those
-whose estimate comes within `ESTIMATE_MARGIN` of the cut get an exact Jaccard. Representatives
-are the cluster's mutually unlike documents, usually one; a long chain makes many.
+Cost: every member's exact Jaccard with its cluster's first (always kept) is computed for all
+clusters at once (in a cluster of two it is the verified pair's); a member at or above the cut
+goes, as the greedy rule would remove it too. Only the rest,
+members of chains, are walked in order: each one's signature is compared with every
+representative so far, and those whose estimate comes within `ESTIMATE_MARGIN` of the cut get
+an exact Jaccard. Representatives are the cluster's mutually unlike documents, usually one.
 """
 
 from __future__ import annotations
@@ -92,7 +95,9 @@ def collect_members(task: tuple[MinHashConfig, UnitRef, str, int, str]) -> int:
     for g in np.unique(group).tolist():
         out = Path(out_dir) / f"k{g:06d}" / f"u{unit.index:06d}.parquet"
         out.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(table.filter(pa.array(group == g)), out)
+        # sets are random ints: neither compression nor dictionaries pay, and writing them
+        # with both cost half the keep rule's time on the bench corpus
+        pq.write_table(table.filter(pa.array(group == g)), out, compression="none", use_dictionary=False)
     return len(rows)
 
 
@@ -140,14 +145,19 @@ def decide_group(task: tuple[MinHashConfig, str, str, str, int]) -> dict[str, An
     twin = np.full(len(cluster), -1, np.int64)
     if cfg.verify:
         offsets, values = _sets(files)
-        pairs = sizes == 2  # one pair, verified: the second goes unless it is old (then both stay)
-        second = starts[pairs] + 1
-        twin[second[~old[second]]] = starts[pairs][~old[second]]
-        for c in np.flatnonzero(sizes > 2).tolist():
-            _representatives(int(starts[c]), int(sizes[c]), order, old, sigs, offsets, values, cfg, twin)
-        removed = twin >= 0
+        head = np.maximum.accumulate(np.where(first, np.arange(len(cluster)), 0))
+        later = np.flatnonzero(~first & ~old)  # every member but the first and the old ones ...
         similarity = np.zeros(len(cluster), np.float32)
-        similarity[removed] = jaccard(offsets, values, order[removed], order[twin[removed]])
+        sims = jaccard(offsets, values, order[later], order[head[later]])
+        near_head = sims >= cfg.jaccard_threshold
+        twin[later[near_head]] = head[later[near_head]]  # ... goes when it duplicates the first
+        similarity[later[near_head]] = sims[near_head]
+        chained = np.unique(np.searchsorted(starts, later[~near_head], side="right") - 1)
+        for c in chained.tolist():  # clusters with a member unlike their first: the greedy walk
+            _representatives(
+                int(starts[c]), int(sizes[c]), order, old, sigs, (offsets, values), cfg, twin, similarity
+            )
+        removed = twin >= 0
         del offsets, values
     else:  # LSH alone: the cluster is taken as found and keeps its first member
         keeper = np.maximum.accumulate(np.where(first, np.arange(len(cluster)), 0))
@@ -238,28 +248,32 @@ def _representatives(
     order: np.ndarray,
     old: np.ndarray,
     sigs: np.ndarray,
-    offsets: np.ndarray,
-    values: np.ndarray,
+    sets: tuple[np.ndarray, np.ndarray],
     cfg: MinHashConfig,
     twin: np.ndarray,
+    similarity: np.ndarray,
 ) -> None:
     """The greedy keep rule in one cluster of three or more (sorted rows start..start+size):
-    in rule order, a member is removed as the twin of the kept member it is most like when that
-    true Jaccard reaches the cut, and kept (a new representative) otherwise. Old members are
-    representatives whatever they resemble. Fills `twin` for the removed."""
+    in rule order, a member is removed as the twin of the first kept member whose true Jaccard
+    with it reaches the cut, and kept (a new representative) otherwise. Old members are
+    representatives whatever they resemble. Members already removed as near-duplicates of the
+    first (`twin` set) are skipped; the others were found unlike it, so it is not asked again.
+    Fills `twin` and `similarity` (the true Jaccard to the twin) of the members it removes."""
     reps = np.empty(size, np.int64)  # sorted rows of the representatives so far
     rep_sigs = np.empty((size, sigs.shape[1]), sigs.dtype)
     n_reps = 0
     for i in range(start, start + size):
+        if twin[i] >= 0:
+            continue
         row = order[i]
-        if n_reps and not old[i]:
-            estimate = (rep_sigs[:n_reps] == sigs[row]).mean(axis=1)
-            near = reps[:n_reps][estimate >= cfg.jaccard_threshold - ESTIMATE_MARGIN]
+        if n_reps > 1 and not old[i]:
+            estimate = (rep_sigs[1:n_reps] == sigs[row]).mean(axis=1)
+            near = reps[1:n_reps][estimate >= cfg.jaccard_threshold - ESTIMATE_MARGIN]
             if len(near):
-                sims = jaccard(offsets, values, np.full(len(near), row), order[near])
-                best = int(np.argmax(sims))
-                if sims[best] >= cfg.jaccard_threshold:
-                    twin[i] = near[best]
+                sims = jaccard(*sets, np.full(len(near), row), order[near])
+                hits = np.flatnonzero(sims >= cfg.jaccard_threshold)
+                if len(hits):
+                    twin[i], similarity[i] = near[hits[0]], sims[hits[0]]
                     continue
         reps[n_reps] = i
         rep_sigs[n_reps] = sigs[row]
