@@ -87,9 +87,13 @@ def test_threshold_takes_datasketch_optimal_bands() -> None:
     step = MinHashDedup(threshold=0.8)
     assert (step.config.bands, step.config.rows) == _optimal_param(0.8, 112, 0.5, 0.5)
     assert step.config.jaccard_threshold == 0.8
-    default = MinHashDedup()
-    assert (default.config.bands, default.config.rows) == (14, 8)
-    assert default.config.jaccard_threshold == pytest.approx((1 / 14) ** (1 / 8))
+    default = MinHashDedup()  # chosen for recall; verification keeps precision
+    assert (default.config.bands, default.config.rows, default.config.jaccard_threshold) == (20, 5, 0.7)
+    fineweb = MinHashDedup(bands=14, rows=8)  # no threshold: the s-curve's midpoint is the cut
+    assert fineweb.config.jaccard_threshold == pytest.approx((1 / 14) ** (1 / 8))
+    recipe = load_recipe(ROOT / "recipes" / "default.yaml")
+    entry = next(s for s in recipe.steps if s["step"] == "minhash_dedup")
+    assert (entry["bands"], entry["rows"], entry["threshold"]) == (20, 5, 0.7)  # the recipe says it too
     with pytest.raises(ValueError):
         MinHashDedup(bands=20, rows=8)
 
