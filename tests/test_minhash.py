@@ -12,7 +12,7 @@ import pytest
 from datasketch import MinHash
 from datasketch.lsh import _optimal_param
 
-from bench.minhash_bench import evaluate, plant, run_step
+from bench.minhash_bench import evaluate, plant, run_step, true_jaccard
 from pipeline.document import Document
 from pipeline.minhash import clustering, shingles
 from pipeline.minhash.config import NONE
@@ -87,9 +87,13 @@ def test_threshold_takes_datasketch_optimal_bands() -> None:
     step = MinHashDedup(threshold=0.8)
     assert (step.config.bands, step.config.rows) == _optimal_param(0.8, 112, 0.5, 0.5)
     assert step.config.jaccard_threshold == 0.8
-    default = MinHashDedup()
-    assert (default.config.bands, default.config.rows) == (14, 8)
-    assert default.config.jaccard_threshold == pytest.approx((1 / 14) ** (1 / 8))
+    default = MinHashDedup()  # chosen for recall; verification keeps precision
+    assert (default.config.bands, default.config.rows, default.config.jaccard_threshold) == (20, 5, 0.7)
+    fineweb = MinHashDedup(bands=14, rows=8)  # no threshold: the s-curve's midpoint is the cut
+    assert fineweb.config.jaccard_threshold == pytest.approx((1 / 14) ** (1 / 8))
+    recipe = load_recipe(ROOT / "recipes" / "default.yaml")
+    entry = next(s for s in recipe.steps if s["step"] == "minhash_dedup")
+    assert (entry["bands"], entry["rows"], entry["threshold"]) == (20, 5, 0.7)  # the recipe says it too
     with pytest.raises(ValueError):
         MinHashDedup(bands=20, rows=8)
 
@@ -219,6 +223,33 @@ def test_keep_rule(tmp_path: Path) -> None:
     for x in docs:
         x.text = a.text
     assert kept_id(keep="longest") == a.id  # equally long: smallest id
+
+
+def test_a_chained_cluster_keeps_what_is_unlike_the_kept_document(tmp_path: Path) -> None:
+    """Three overlapping windows of one real page: A~B and B~C are near-duplicates, A and C
+    are not (5-gram Jaccard about 0.6). A wins the cluster, so B goes as A's copy; C is linked
+    to A only through B, which is removed, so C must stay. Keeping one document per union-find
+    cluster removed C as "a duplicate of" A."""
+    page = next(
+        d for d in load_sample("web_dclm_quality_labeled.jsonl.gz", limit=60) if d.id.endswith("0046")
+    )
+    words = page.text.split()
+    a, b, c = (
+        Document(
+            f"chain-{name}", page.source, " ".join(words[k * 120 : k * 120 + 1000]), {"quality_score": q}
+        )
+        for k, (name, q) in enumerate([("a", 0.9), ("b", 0.5), ("c", 0.1)])
+    )
+    truth = true_jaccard({d.id: d.text for d in (a, b, c)}, [(a.id, b.id), (b.id, c.id), (a.id, c.id)])
+    step = MinHashDedup()
+    cut = step.config.jaccard_threshold
+    assert truth[0] >= cut + 0.05 and truth[1] >= cut + 0.05 and truth[2] <= cut - 0.05, truth
+    kept, removed, stats = run_step(step, {"u": [c, b, a]}, tmp_path)
+    assert stats["clusters"] == 1 and stats["documents_in_clusters"] == 3  # B~C verified: one chain
+    assert [(r.doc.id, r.duplicate_of) for r in removed] == [(b.id, a.id)]
+    assert sorted(d.id for d in kept) == [a.id, c.id]
+    assert removed[0].detail["similarity"] == pytest.approx(truth[0], abs=0.02)
+    assert stats["kept_beyond_first"] == 1
 
 
 def test_incremental_against_a_saved_index(tmp_path: Path) -> None:

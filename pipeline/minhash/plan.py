@@ -2,7 +2,8 @@
 
     band keys per unit -> candidates per (band, key partition) -> distinct pairs per pair
     group -> [ship shingle sets per unit -> verify per pair group] -> union-find ->
-    members per unit -> keep rule per cluster group -> [save the index per unit]
+    [members' set sizes per unit] -> members per unit -> keep rule per cluster group ->
+    [save the index per unit]
 
 Partition counts come from the memory budget, so no task ever holds more than its share:
 one unit, one (band, partition) slice, one pair group, or one cluster group. Everything
@@ -25,7 +26,13 @@ from pipeline.atomic import write_json
 from pipeline.minhash import index as index_mod
 from pipeline.minhash.clustering import components
 from pipeline.minhash.config import NONE, MinHashConfig
-from pipeline.minhash.keep import bytes_per_member, collect_members, decide_group
+from pipeline.minhash.keep import (
+    BYTES_PER_SET_VALUE,
+    bytes_per_member,
+    clustered_values,
+    collect_members,
+    decide_group,
+)
 from pipeline.minhash.lsh import (
     BYTES_PER_PAIR,
     UnitRef,
@@ -175,9 +182,13 @@ def run_plan(
     labels = np.load(labels_path, mmap_mode="r")
     in_clusters = sum(int((labels[lo : lo + (1 << 24)] != NONE).sum()) for lo in range(0, n_ids, 1 << 24))
     del labels
-    n_cluster_groups = max(1, -(-in_clusters * bytes_per_member(cfg) // budget))
+    member_bytes = in_clusters * bytes_per_member(cfg)
+    if cfg.verify:  # the keep rule checks removals against kept documents' shingle sets
+        set_tasks = [(u, str(labels_path)) for u in units]
+        member_bytes += BYTES_PER_SET_VALUE * sum(_map(pmap, clustered_values, set_tasks, "member sets"))
+    n_cluster_groups = max(1, -(-member_bytes // budget))
     member_dir = work / "members"
-    member_tasks = [(u, str(labels_path), n_cluster_groups, str(member_dir)) for u in units]
+    member_tasks = [(cfg, u, str(labels_path), n_cluster_groups, str(member_dir)) for u in units]
     _map(pmap, collect_members, member_tasks, "cluster members")
     (state / "drops").mkdir()
     (state / "clusters").mkdir()
@@ -242,6 +253,7 @@ def run_plan(
         "documents_in_clusters": in_clusters,
         "clusters": sum(d["clusters"] for d in decided),
         "duplicates": sum(d["removed"] for d in decided),
+        "kept_beyond_first": sum(d["kept_beyond_first"] for d in decided),
         "chars_removed": sum(d["chars_removed"] for d in decided),
         "cluster_sizes": {str(k): v for k, v in sorted(size_counts.items())},
         "index_saved": str(state / "index") if save_index else None,

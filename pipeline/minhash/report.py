@@ -56,6 +56,11 @@ def report_lines(
             f"- verified by true Jaccard >= {stats['jaccard_threshold']}: {stats['pairs_verified']:,} "
             f"pairs kept, {stats['candidate_pairs'] - stats['pairs_verified']:,} LSH false positives dropped"
         )
+        lines.append(
+            f"- each removal is a near-duplicate of a kept document; {stats.get('kept_beyond_first', 0):,} "
+            "documents were kept in a cluster besides its first, as they resemble no kept document "
+            "(linked to it only through a chain of near-duplicates)"
+        )
     if stats["index_used"]:
         lines.append(
             f"- deduplicated against the index {stats['index_used']} ({stats['index_documents']:,} documents)"
@@ -79,7 +84,12 @@ def report_lines(
         lines.append(
             "| "
             + " | ".join(
-                f"{m['chars']:,} chars" + ("" if m["kept"] else f", est. Jaccard {m['similarity']:.2f}")
+                f"{m['chars']:,} chars"
+                + (
+                    ""
+                    if m["kept"]
+                    else f", {'' if stats['verify'] else 'est. '}Jaccard {m['similarity']:.2f}"
+                )
                 for m in ex["members"]
             )
             + " |"
