@@ -92,7 +92,7 @@ def test_dotted_overrides_reach_nested_values() -> None:
         ("steps.12.vocab_size=10", "steps.12.vocab_size: Input should be greater than or equal to 257"),
         ("steps.2.threshold=5", "steps.2.threshold: Input should be less than or equal to 1 (got 5)"),
         ("steps.11.min_words=4", "steps.11.min_words: must be at least n (6), got 4"),
-        ("steps.10.bands=30", "steps.10.bands: bands x rows = 30 x 8 is more than num_perm=112"),
+        ("steps.10.bands=30", "steps.10.bands: bands x rows = 30 x 5 is more than num_perm=112"),
         ("steps.12.val_fraction=1", "steps.12.val_fraction: Input should be less than 1"),
         ("steps.11.pack=nowhere.npz", "steps.11.pack"),
         ("steps.2.step=nowhere_module:Thing", "steps.2.step: cannot import plugin 'nowhere_module:Thing'"),
