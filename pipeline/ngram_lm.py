@@ -56,12 +56,18 @@ def _pairs(w: Words) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return prev, cur, fmix64_array(prev * np.uint64(NGRAM_BASE) + cur)
 
 
-def _lookup(keys: np.ndarray, table: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """values[k] where table[k] == key, else 0 (table sorted)."""
+def _find(keys: np.ndarray, table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(index, found) of each key in the sorted `table`; read values with `_lookup`."""
     if not len(table):
-        return np.zeros(len(keys), values.dtype)
+        return np.zeros(len(keys), np.intp), np.zeros(len(keys), bool)
     i = np.minimum(np.searchsorted(table, keys), len(table) - 1)
-    return np.where(table[i] == keys, values[i], 0)
+    return i, table[i] == keys
+
+
+def _lookup(found: tuple[np.ndarray, np.ndarray], values: np.ndarray) -> np.ndarray:
+    """values at the found keys, else 0."""
+    i, hit = found
+    return np.where(hit, values[i] if len(values) else 0, 0)
 
 
 @dataclass
@@ -110,8 +116,8 @@ class BigramLM:
         return cls(
             words=vocab,
             count=count.astype(np.uint32),
-            continuation=_lookup(vocab, w_cont, n_cont).astype(np.uint32),
-            followers=_lookup(vocab, w_foll, n_foll).astype(np.uint32),
+            continuation=_lookup(_find(vocab, w_cont), n_cont).astype(np.uint32),
+            followers=_lookup(_find(vocab, w_foll), n_foll).astype(np.uint32),
             bigrams=key_u[keep],
             bigram_count=key_count[keep].astype(np.uint32),
             pair_types=int(len(key_u)),
@@ -148,16 +154,17 @@ class BigramLM:
         w = words(texts)
         prev, cur, key = _pairs(w)
         docs = w.doc[1:][w.doc[1:] == w.doc[:-1]]
-        p_cont = (_lookup(cur, self.words, self.continuation) + 1.0) / (self.pair_types + UNSEEN_TYPES)
-        c_prev = _lookup(prev, self.words, self.count).astype(np.float64)
-        n_foll = _lookup(prev, self.words, self.followers).astype(np.float64)
-        c_pair = _lookup(key, self.bigrams, self.bigram_count).astype(np.float64)
+        at_cur, at_prev = _find(cur, self.words), _find(prev, self.words)
+        p_cont = (_lookup(at_cur, self.continuation) + 1.0) / (self.pair_types + UNSEEN_TYPES)
+        c_prev = _lookup(at_prev, self.count).astype(np.float64)
+        n_foll = _lookup(at_prev, self.followers).astype(np.float64)
+        c_pair = _lookup(_find(key, self.bigrams), self.bigram_count).astype(np.float64)
         seen = (c_prev > 0) & (n_foll > 0)  # a word never followed by another backs off entirely
         safe = np.maximum(c_prev, 1)
         p = np.where(
             seen, np.maximum(c_pair - DISCOUNT, 0) / safe + DISCOUNT * n_foll / safe * p_cont, p_cont
         )
-        known = (c_prev > 0) & (_lookup(cur, self.words, self.count) > 0)
+        known = at_prev[1] & at_cur[1]
         docs, gain = docs[known], (np.log(p) - np.log(p_cont))[known]
         n = np.bincount(docs, minlength=len(texts))
         total = np.bincount(docs, weights=gain, minlength=len(texts))

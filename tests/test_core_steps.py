@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 from pathlib import Path
 
 from pipeline.document import Document
@@ -10,7 +11,7 @@ from pipeline.driver import run_global
 from pipeline.executor.local import LocalExecutor
 from pipeline.steps.encoding import EncodingFilter
 from pipeline.steps.exact_dedup import ExactDedup
-from pipeline.steps.language import LanguageFilter
+from pipeline.steps.language import MIN_LANGUAGE_CHARS, LanguageFilter, language_text
 from pipeline.steps.normalize import Normalize
 from tests.conftest import load_sample
 
@@ -51,6 +52,17 @@ def test_language_filter_on_udhr() -> None:
     assert all(r.reason.startswith("lang_") for r in removed)
     multi = LanguageFilter(languages=["en", "fr", "de"]).apply(docs, "u")[0]
     assert {d.meta["language"] for d in multi} == {"en", "fr", "de"}
+
+
+def test_language_text_drops_exactly_the_tokens_that_carry_no_language() -> None:
+    docs = load_sample("web_dclm_quality_labeled.jsonl.gz", 200) + load_sample(
+        "code_python_stdlib.jsonl.gz", 20
+    )
+    mark = re.compile(r"[\d@_/\\<>{}\[\]=|#*~^$]")
+    for d in docs:
+        expected = re.sub(r"\S+", lambda m: " " if mark.search(m.group()) else m.group(), d.text)
+        words = expected.replace(" ", "")
+        assert language_text(d.text) == (expected if len(words) >= MIN_LANGUAGE_CHARS else d.text), d.id
 
 
 def test_language_filter_reads_a_low_scoring_document_passage_by_passage() -> None:

@@ -20,8 +20,10 @@ from pipeline.steps.base import Filter, Verdict
 
 DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "assets" / "lid.176.ftz"
 # Tokens that carry no language: numbers, versions and dates, e-mail addresses, URLs, paths,
-# identifiers and markup (anything holding a digit, "@", "://" or a code symbol).
-_NO_LANGUAGE = re.compile(r"(?<!\S)\S*?(?:\d|@|://|[_/\\<>{}\[\]=|#*~^$])\S*")  # anchored: linear
+# identifiers and markup (anything holding a digit, "@", a slash or a code symbol). The possessive
+# run never backtracks, so a pass over the text is linear.
+_MARKS = r"\d@_/\\<>{}\[\]=|#*~^$"
+_NO_LANGUAGE = re.compile(rf"(?<!\S)[^\s{_MARKS}]*+[{_MARKS}]\S*")
 MIN_LANGUAGE_CHARS = 200  # below this much text left, the whole text is read instead
 PASSAGE_CHARS = 200  # paragraphs are read together until a passage has this many non-space characters
 
