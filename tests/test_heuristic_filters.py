@@ -289,6 +289,22 @@ def test_clean_book_prose_passes_the_gopher_filters():
     assert verdicts(C4Filter(), books)[True] >= 0.95 * len(books)
 
 
+def test_web_addresses_are_not_words():
+    """A README's badges and links are long URLs; the mean word length is judged without them,
+    while a page of long non-words still fails it."""
+    page = doc("dclm-majority-0008")
+    badges = " ".join(
+        f"[![b{i}](https://img.shields.io/badge/build-passing-green.svg?style=flat)](https://ci.example.org/p/{i})"
+        for i in range(60)
+    )
+    readme = Document("r", "", badges + "\n" + page.text)
+    assert GopherQualityFilter().filter(readme) is True
+    assert (
+        GopherQualityFilter().filter(Document("r", "", badges.replace("https://", "").replace("/", "")))
+        == "mean_word_length_high"
+    )
+
+
 def test_punctuation_is_not_a_word_without_letters():
     """WikiText-2 separates every comma and period by spaces, so a fifth of its tokens have no
     letter. datatrove counts them against Gopher's 80 % alphabetic-word rule and removes real
