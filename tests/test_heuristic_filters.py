@@ -87,6 +87,46 @@ def test_an_article_is_prose_however_much_markup_surrounds_its_paragraphs():
     assert all(detect_kind(d.text) == "code" for d in code)
 
 
+def changelog(entries: int = 14) -> str:
+    """A Debian changelog in its real frame (entry header, items, sign-off), its items real
+    sentences of the sample: what the frame repeats is what prose rules misread."""
+    words = doc("dclm-majority-0008").text.split()
+    out = []
+    for i in range(entries, 0, -1):
+        items = [" ".join(words[(i * 3 + k) * 7 : (i * 3 + k) * 7 + 7]).rstrip(".,") for k in range(2)]
+        out += [
+            f"travelguide (2.{i}.0-1) unstable; urgency=medium",
+            "",
+            "  * New upstream release",
+            *(f"  * {item}" for item in items),
+            "",
+            f" -- Jane Maintainer <jane@example.org>  Mon, {i:02d} Mar 2021 10:4{i % 10}:17 +0100",
+            "",
+        ]
+    return "\n".join(out)
+
+
+def test_records_are_judged_by_the_rules_that_fit_them():
+    text = changelog()
+    assert detect_kind(text) == "records"
+    record = Document("c", "", text)
+    as_prose = Document("p", "", text, {"kind": "prose"})
+    # Its frame repeats the same n-grams in every entry: Gopher's n-gram rules, read as prose,
+    # call it degenerate; as records only whole repeated lines or paragraphs would count.
+    assert GopherRepetitionFilter().filter(as_prose).startswith(("top_", "dup_"))
+    assert GopherRepetitionFilter().filter(record) is True
+    assert GopherRepetitionFilter().filter(Document("r", "", "\n\n".join([text] * 3))) == "dup_para_frac"
+    # Versions and dates are words without letters in every entry.
+    assert GopherQualityFilter().filter(record) is True
+    # C4's and FineWeb's line rules do not judge records.
+    for step in (C4Filter(), FineWebFilter()):
+        kept, removed = step.apply([Document("c", "", text)], "u")
+        assert not removed and kept[0].text == text
+    assert detect_kind(doc("dclm-majority-0008").text) == "prose"
+    books = docs(lambda r: r["source"] == "gutenberg" and meta(r, "part") == "body")
+    assert books and all(detect_kind(d.text) == "prose" for d in books)
+
+
 def test_prose_rules_leave_source_code_to_the_code_rules():
     code = docs(lambda r: r["source"] == "code-python")
     # Asked directly, C4 rejects code: one reason prose rules must not judge it.

@@ -45,7 +45,7 @@ class Step:
 
     name: ClassVar[str] = "step"
     once: ClassVar[bool] = False  # at most one step of this class per recipe
-    # A step whose rules fit one kind of text (`pipeline.text.kind`: "prose", "code") judges only
+    # A step whose rules fit some kinds of text (`pipeline.text.kind`: "prose", "records", "code") judges only
     # documents of that kind; a recipe may limit a filter to some sources (`sources: [web-*]`).
     # The others pass the step untouched (`judges`). None: every document.
     kinds: ClassVar[tuple[str, ...] | None] = None

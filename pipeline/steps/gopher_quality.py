@@ -10,6 +10,7 @@ from pydantic import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveIn
 from pipeline.config import UnitFloat
 from pipeline.document import Document
 from pipeline.steps.base import Filter, Verdict
+from pipeline.text.kind import RECORDS, kind_of
 from pipeline.text.stats import TextStats, count_ending, count_starting, text_stats, word_fingerprints
 
 STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
@@ -55,11 +56,13 @@ class GopherQualityFilter(Filter):
     word: a README whose badges and links are long URLs failed ``mean_word_length_high`` on them,
     so when the mean is too high and the text holds addresses, it is measured again without
     them (filter evaluation, dev split: documentation 7.3 -> 6.7 % removed; link lists are
-    removed by the language and line rules as before). Source code is not judged (`kinds`).
+    removed by the language and line rules as before). Source code is not judged (`kinds`), and
+    records (`pipeline.text.kind`: changelogs, copyright files) skip ``alpha_words``: their
+    versions, dates and bug numbers are words without letters in every entry.
     """
 
     name = "gopher_quality"
-    kinds = ("prose",)
+    kinds = ("prose", "records")
 
     def __init__(
         self,
@@ -86,9 +89,13 @@ class GopherQualityFilter(Filter):
 
     def filter_batch(self, docs: list[Document]) -> list[Verdict]:
         texts = [doc.text for doc in docs]
-        return [self._verdict(text, stats) for text, stats in zip(texts, text_stats(texts), strict=True)]
+        records = [kind_of(doc) == RECORDS for doc in docs]
+        return [
+            self._verdict(text, stats, record)
+            for text, stats, record in zip(texts, text_stats(texts), records, strict=True)
+        ]
 
-    def _verdict(self, text: str, stats: TextStats) -> Verdict:
+    def _verdict(self, text: str, stats: TextStats, record: bool = False) -> Verdict:
         words = stats.n_words
         if self.min_doc_words is not None and words < self.min_doc_words:
             return "too_few_words"
@@ -119,7 +126,7 @@ class GopherQualityFilter(Filter):
             if limit is not None and count_ending(lines, ELLIPSES) / len(lines) > limit:
                 return "ellipsis_lines"
         limit = self.min_alpha_words_ratio
-        if words and limit is not None and stats.n_alpha / words < limit:
+        if words and limit is not None and not record and stats.n_alpha / words < limit:
             return "alpha_words"
         if self.min_stop_words is not None and self._count_stop_words(stats) < self.min_stop_words:
             return "stop_words"

@@ -11,6 +11,7 @@ from pydantic import PositiveInt
 from pipeline.config import UnitFloat
 from pipeline.document import Document
 from pipeline.steps.base import Filter, Verdict
+from pipeline.text.kind import RECORDS, kind_of
 from pipeline.text.stats import duplicate_stats, paragraphs, repeated_ngrams, text_stats
 
 TOP_N_GRAMS: Mapping[int, float] = MappingProxyType({2: 0.20, 3: 0.18, 4: 0.16})
@@ -43,6 +44,11 @@ class GopherRepetitionFilter(Filter):
 
     Differences from datatrove's `GopherRepetitionFilter`, all deliberate:
 
+    * Records (`pipeline.text.kind`: changelogs, copyright files, release notes) are judged by the
+      paragraph and line rules only: their frame (a maintainer's sign-off, "New upstream
+      release", a licence's name in every "Files:" stanza) repeats the same n-grams in every
+      entry, which the n-gram rules read as degenerate text. A page that repeats whole lines
+      or paragraphs is still caught.
     * A passage's second copy is not repetition; its third is (`copies=2`; Gopher and datatrove
       count every copy after the first, `copies=1`). Text quoted twice is common in documents
       nobody would call degenerate: a licence reproduced for two sets of files in a Debian
@@ -65,7 +71,7 @@ class GopherRepetitionFilter(Filter):
     """
 
     name = "gopher_repetition"
-    kinds = ("prose",)  # source code repeats lines and lacks sentences by nature
+    kinds = ("prose", "records")  # source code repeats lines and lacks sentences by nature
 
     def __init__(
         self,
@@ -87,7 +93,7 @@ class GopherRepetitionFilter(Filter):
 
     def filter_batch(self, docs: list[Document]) -> list[Verdict]:
         verdicts = [self._block_verdict(doc.text) for doc in docs]
-        pending = [i for i, v in enumerate(verdicts) if v is True]
+        pending = [i for i, v in enumerate(verdicts) if v is True and kind_of(docs[i]) != RECORDS]
         if not pending or not (self.top_n_grams or self.dup_n_grams):
             return verdicts
         stats = text_stats([docs[i].text for i in pending])

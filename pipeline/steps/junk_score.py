@@ -35,7 +35,7 @@ class JunkScore(ScoreStep):
     """`threshold` on the mean order gain (nats per word pair); `fraction` for ``top_fraction``."""
 
     name = "junk_score"
-    kinds = ("prose",)  # code orders its tokens by its own grammar: `code_quality` judges it
+    kinds = ("prose", "records")  # code orders its tokens by its own grammar: `code_quality` judges it
     meta_key = "junk_score"
     reason = "incoherent_text"
     title = "Junk scores"
