@@ -190,6 +190,9 @@ def test_c4_drops_a_page_that_was_mostly_boilerplate_lines():
     menu = [" ".join(w.capitalize() for w in page.text.split()[i : i + 2]) for i in range(0, 200, 2)]
     chrome = Document("c", "", "\n".join(menu + sentences))
     assert C4Filter().filter(chrome) == "boilerplate_lines"
+    # The same items laid out as menus, six to a line: long lines, short items.
+    bars = [" | ".join(menu[i : i + 6]) for i in range(0, len(menu), 6)]
+    assert C4Filter().filter(Document("b", "", "\n".join(bars + sentences))) == "boilerplate_lines"
     assert C4Filter(max_boilerplate_words=None, min_num_sentences=None).filter(chrome) is True
     assert C4Filter().filter(page) is True  # the page itself loses no lines
 

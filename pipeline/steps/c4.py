@@ -9,7 +9,7 @@ from pydantic import NonNegativeInt, PositiveInt
 from pipeline.config import UnitFloat
 from pipeline.document import Document
 from pipeline.steps.base import Filter, Verdict
-from pipeline.text.lines import is_menu_item
+from pipeline.text.lines import menu_words
 
 CITATION = re.compile(r"\[\d*\]|\[edit\]|\[citation needed\]")
 """Wikipedia-style markers stripped from the text: "[1]", "[]", "[edit]", "[citation needed]"."""
@@ -50,8 +50,9 @@ class C4Filter(Filter):
       encyclopedic pages (MediaWiki templates), 17 % of changelogs and 10 % of documentation;
     * ``boilerplate_lines`` (grist's own): more than `max_boilerplate_words` (0.5) of the page's
       words (of those left by the word-length and terminal-punctuation rules) are in lines
-      removed as too short or as javascript / policy lines, or in kept lines that read as menu
-      items (`pipeline.text.lines.is_menu_item`: five words or fewer, no sentence's end). C4
+      removed as too short or as javascript / policy lines, or in menu items of the kept lines
+      (`pipeline.text.lines.menu_words`: a line cut where menus are laid out, " | ", " · ",
+      " • ", " > ", and its segments of five words or fewer without a sentence's end). C4
       keeps a page whose menu lines it strips; what is left of a page of chrome is then its
       longer footer lines (cookie and copyright notices, "Follow us on Twitter"), which pass
       every later rule, and FineWeb's line rules, run after C4, never see the menu. On the
@@ -122,9 +123,7 @@ class C4Filter(Filter):
             return lines_or_reason
         lines = lines_or_reason
         removable = self.max_boilerplate_words
-        body = (
-            sum(len(line.split()) for line in lines if not is_menu_item(line)) if removable is not None else 0
-        )
+        body = sum(len(line.split()) - menu_words(line) for line in lines) if removable is not None else 0
         if removable is not None and body < (1 - removable) * words:
             return "boilerplate_lines"
         n_lines = len(lines) - lines.count("")

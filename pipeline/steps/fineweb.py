@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 from pydantic import NonNegativeFloat, NonNegativeInt, PositiveInt
 
 from pipeline.config import UnitFloat
 from pipeline.document import Document
 from pipeline.steps.base import Filter, Verdict
-from pipeline.text.lines import LIST_ITEM, is_menu_item, unwrap
+from pipeline.text.lines import LIST_ITEM, MENU_SEPARATORS, is_menu_item, unwrap
 from pipeline.text.stats import count_ending, duplicate_stats, text_stats
 
 TERMINAL_PUNCTUATION = (
@@ -23,7 +21,6 @@ TERMINAL_PUNCTUATION = (
 )  # fmt: skip
 
 
-_MENU_SEPARATORS = re.compile(r"\n| \| | · | • | > |\t| {2,}")
 MIN_MENU_SEGMENTS = 8
 
 
@@ -151,7 +148,7 @@ class FineWebFilter(Filter):
             if dup_chars / (len(text) - text.count("\n")) > self.char_duplicates_ratio:
                 return "char_dup_ratio"
         if self.max_menu_ratio is not None:
-            segments = [seg.strip() for seg in _MENU_SEPARATORS.split(text) if seg.strip()]
+            segments = [seg.strip() for seg in MENU_SEPARATORS.split(text) if seg.strip()]
             if len(segments) >= MIN_MENU_SEGMENTS:
                 menu = sum(len(seg) for seg in segments if is_menu_item(seg))
                 if menu / sum(map(len, segments)) > self.max_menu_ratio:

@@ -55,6 +55,7 @@ def unwrap(text: str) -> str:
     return "\n".join(out)
 
 
+MENU_SEPARATORS = re.compile(r"\n| \| | · | • | > |\t| {2,}")  # how menus and breadcrumbs are laid out
 MENU_ITEM_WORDS = 5  # a segment of at most this many words, without a sentence's end, is a menu item
 _CLAUSE_END = (".", "!", "?", ":", ";", ",", '"', "'", "”", "’")
 
@@ -74,3 +75,11 @@ def is_menu_item(segment: str) -> bool:
         and not segment.rstrip().endswith(_CLAUSE_END)
         and not LIST_ITEM.match(segment)
     )
+
+
+def menu_words(line: str) -> int:
+    """Tokens of `line` that are menu layout: the words of its menu items, the line cut where
+    menus are laid out (`MENU_SEPARATORS`), and the separators between them ("|", "·", ...)."""
+    segments = MENU_SEPARATORS.split(line)
+    items = sum(len(seg.split()) for seg in segments if seg.strip() and is_menu_item(seg.strip()))
+    return items + sum(map(line.count, (" | ", " · ", " • ", " > ")))
