@@ -2,6 +2,7 @@
 
 python -m train [train] CONFIG [key=value ...] [--resume[=auto]]
 python -m train sample CKPT "prompt" [--tokens N] [--temperature T] [--top-k K] [--seed S]
+python -m train sweep CONFIG key=v1,v2,... [key=value ...] [--name N] [--parallel P] [--restart]
 torchrun --nproc_per_node=N -m train CONFIG ...       (DDP: NCCL on GPUs, gloo on CPUs)
 """
 
@@ -19,8 +20,10 @@ from pipeline.tokenizer import SEPARATOR, Encoder
 from train.checkpoint import LAST, CheckpointError, load_checkpoint
 from train.config import config_from_dict, load_config
 from train.data import CorpusError
+from train.experiment import ROOT, ExperimentError
 from train.loop import Trainer, TrainError
 from train.model import GPT
+from train.sweep import NEAR, run_sweep
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -49,9 +52,35 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    run_sweep(
+        Path(args.config),
+        args.items,
+        name=args.name,
+        root=Path(args.root),
+        parallel=args.parallel,
+        restart=args.restart,
+        near=args.near,
+    )
+    return 0
+
+
+def _experiment_options(p: argparse.ArgumentParser) -> None:
+    """What every experiment command takes: where it goes, how many runs at once, starting over."""
+    p.add_argument("--name", help="the experiment's directory under --root (default: from the command)")
+    p.add_argument("--root", default=str(ROOT), help="where experiments go")
+    p.add_argument(
+        "--parallel",
+        type=int,
+        default=0,
+        help="runs at once, each in its own process (default: one per GPU, or 1 without GPUs)",
+    )
+    p.add_argument("--restart", action="store_true", help="discard the experiment's previous runs first")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] not in ("train", "sample", "-h", "--help"):
+    if argv and argv[0] not in ("train", "sample", "sweep", "-h", "--help"):
         argv.insert(0, "train")  # `python -m train CONFIG` means `python -m train train CONFIG`
     parser = argparse.ArgumentParser(prog="python -m train", description="Train a GPT on a grist corpus.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -75,10 +104,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--top-k", type=int, default=50)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(fn=_cmd_sample)
+    p = sub.add_parser(
+        "sweep",
+        help="one short training per value of a config key (or per combination of several keys)",
+        description="Arguments with commas are the swept keys (optim.lr=1e-3,3e-3,1e-2); the others "
+        "override every run. Writes out/experiments/NAME/: results.md, results.json, curves.png, sweep.png.",
+    )
+    p.add_argument("config", help="a train config, e.g. recipes/train_small.yaml")
+    p.add_argument("items", nargs="+", help="key=v1,v2,... to sweep, key=value to set for every run")
+    p.add_argument(
+        "--near", type=float, default=NEAR, help="nats/token from the best that count as near best"
+    )
+    _experiment_options(p)
+    p.set_defaults(fn=_cmd_sweep)
     args = parser.parse_args(argv)
     try:
         return args.fn(args)
-    except (RecipeError, CorpusError, CheckpointError, TrainError) as e:
+    except (RecipeError, CorpusError, CheckpointError, TrainError, ExperimentError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 
