@@ -153,16 +153,17 @@ def _claim(exp: Experiment, run: Run, cfg: TrainConfig) -> None:
     a finished or half-done run of other settings must not pass for this one."""
     path = exp.run_dir(run) / "config.json"
     current = cfg.model_dump(mode="json")
-    if path.exists():
-        saved = read_json(path)
-        keys = tuple(k for k in current.keys() | saved.keys() if k not in HOST_KEYS)
+    saved = read_json(path) if path.exists() else None
+    if saved is not None:
+        keys = tuple(sorted(current.keys() | saved.keys() - set(HOST_KEYS)))
         changed = config_differences(saved, current, keys)
         if changed:
             raise ExperimentError(
                 f"{exp.dir}: run {run.id} was started with other settings ({'; '.join(changed)}); "
                 "pass --restart to discard the experiment, or choose another --name"
             )
-    write_json(path, current)
+    if saved != current:
+        write_json(path, current)
 
 
 def _each_in_process(exp: Experiment, runs: list[Run]) -> None:

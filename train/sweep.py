@@ -51,15 +51,17 @@ def parse_axes(items: list[str]) -> tuple[list[str], dict[str, list[str]]]:
 
 def diverged(result: dict[str, Any]) -> bool:
     """The run stopped on `max_bad_steps`, its final loss is not finite, or its last training
-    loss gave back more than half of what it had learned (above the midpoint between its first
-    and its lowest): the loss blew up, whether or not it ever became NaN."""
+    loss gave back more than half of what it had learned: above the midpoint between where it
+    started (the untrained model's loss, the step-0 evaluation) and its lowest. The loss blew
+    up, whether or not it ever became NaN."""
     if result["status"] == "diverged" or not math.isfinite(result["final_val_loss"]):
         return True
     train = [loss for _, loss in result["curves"]["train"]]
     if train and not math.isfinite(train[-1]):
         return True
-    finite = [loss for loss in train if math.isfinite(loss)]
-    return bool(finite) and finite[-1] > (finite[0] + min(finite)) / 2
+    start = result["curves"]["val"][0][1]
+    lowest = min([start, *(loss for loss in train if math.isfinite(loss))])
+    return bool(train) and train[-1] > (start + lowest) / 2
 
 
 def label_runs(
