@@ -4,18 +4,22 @@ resumes without training a finished run again and ends where an uninterrupted on
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from test_train_corpus import tiny_config, tiny_corpus  # noqa: F401 - a fixture
 
 from tests.crashes import crash_at_each
 from train.__main__ import main
+from train.config import load_config
 from train.experiment import ExperimentError
+from train.scaling import PRESETS, Preset, Size, fit_power_law
 from train.sweep import label_runs, parse_axes, run_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -104,6 +108,15 @@ def test_a_tiny_sweep_runs_end_to_end(
     assert "| optim.lr=10 | finished |" in table and table.count("diverged") == 1
     for png in ("curves.png", "sweep.png"):
         assert (exp / png).read_bytes()[:4] == b"\x89PNG"
+    # moved elsewhere, an experiment keeps its runs (their out_dir follows it)
+    exp.rename(tmp_path / "exp" / "moved")
+    capsys.readouterr()
+    assert main([*args, "--root", str(tmp_path / "exp"), "--name", "moved"]) == 0
+    assert "4 already finished (kept)" in capsys.readouterr().out
+    exp = tmp_path / "exp" / "moved"
+    assert json.loads((exp / "runs" / "optim.lr=10" / "config.json").read_text())["out_dir"].endswith(
+        "moved/runs/optim.lr=10"
+    )
     # the same experiment with other settings would mix runs of two kinds: refused, nothing trained
     with pytest.raises(
         ExperimentError, match=r"optim.lr=1e-3 was started with other settings \(max_steps: 20 -> 30\)"
@@ -111,7 +124,7 @@ def test_a_tiny_sweep_runs_end_to_end(
         run_sweep(
             config,
             ["optim.lr=1e-3,1e-2", "max_steps=30", "optim.betas=[0.9,0.99]"],
-            name="lr",
+            name="moved",
             root=tmp_path / "exp",
         )
 
@@ -145,3 +158,73 @@ def test_a_killed_sweep_keeps_its_finished_runs_and_ends_as_an_uninterrupted_one
         return [(r["id"], r["final_val_loss"], r["curves"], r["label"]) for r in results]
 
     assert outcome(killed) == outcome(whole)
+
+
+def test_the_fit_recovers_a_known_power_law() -> None:
+    compute = np.geomspace(1e11, 1e14, 6)
+    exact = fit_power_law(compute, 40.0 * compute**-0.07)
+    assert exact.a == pytest.approx(40.0, rel=1e-9) and exact.alpha == pytest.approx(0.07, rel=1e-9)
+    assert (
+        exact.e == 0 and exact.r2 == pytest.approx(1.0) and exact(1e15) == pytest.approx(40.0 * 1e15**-0.07)
+    )
+    # seeded noise of 1 % on the loss: the exponent within a few thousandths, R² still high
+    noise = np.random.default_rng(0).normal(0, 0.01, compute.size)
+    noisy = fit_power_law(compute, 40.0 * compute**-0.07 * np.exp(noise))
+    assert noisy.alpha == pytest.approx(0.07, abs=0.005) and 0.9 < noisy.r2 < 1
+    # with an irreducible loss: a plain power law bends away, the fit with E finds it
+    bent = 1.5 + 300.0 * compute**-0.15
+    with_e = fit_power_law(compute, bent, irreducible=True)
+    assert with_e.e == pytest.approx(1.5, abs=0.01) and with_e.alpha == pytest.approx(0.15, rel=0.02)
+    assert with_e.a == pytest.approx(300.0, rel=0.15) and with_e.r2 > 0.9999
+    assert fit_power_law(compute, bent).r2 < with_e.r2
+    with pytest.raises(ValueError, match="needs 3 points"):
+        fit_power_law(compute[:2], bent[:2], irreducible=True)
+
+
+def test_a_tiny_scaling_run_fits_predicts_and_checks(
+    tiny_corpus: Path,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture,
+) -> None:
+    tiny = Preset(
+        sizes=(Size(1, 2, 8), Size(1, 2, 16), Size(1, 2, 32), Size(2, 2, 32)),
+        next_size=Size(2, 2, 48),
+        base_compute=3e8,
+        growth=3.0,
+    )
+    monkeypatch.setitem(PRESETS, "tiny", tiny)
+    config = write_config(tmp_path, tiny_corpus)
+    args = ["scaling", str(config), "optim.lr=3e-2", "--preset", "tiny", "--root", str(tmp_path / "exp")]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    report = json.loads((tmp_path / "exp" / "scaling-tiny" / "results.json").read_text())
+    runs = report["runs"]
+    assert [r["params"]["size"] for r in runs] == ["1x8", "1x16", "1x32", "2x32", "2x48"]
+    budgets = [3e8 * 3**i for i in range(4)] + [4 * 3e8 * 3**3]
+    for run, budget in zip(runs, budgets, strict=True):
+        # whole steps of 1024 tokens, as many as fit in the budget
+        assert budget - run["flops_per_token"] * 1024 < run["compute"] <= budget
+        assert [t for t, _ in run["curves"]["val"]] == [0, run["tokens"]]
+    assert [r["final_val_loss"] for r in runs] == sorted((r["final_val_loss"] for r in runs), reverse=True)
+    fit = report["fit"]
+    law = fit_power_law([r["compute"] for r in runs[:4]], [r["final_val_loss"] for r in runs[:4]])
+    assert (fit["A"], fit["alpha"], fit["r2"]) == (law.a, law.alpha, law.r2) and fit["alpha"] > 0
+    assert report["predicted"] == pytest.approx(float(law(runs[-1]["compute"])))
+    assert report["measured"] == runs[-1]["final_val_loss"]
+    assert f"predicted {report['predicted']:.4f}, measured {report['measured']:.4f}" in out
+    assert "4 already finished (kept)" in out  # the 4x point joined the experiment, the others kept
+    assert (tmp_path / "exp" / "scaling-tiny" / "scaling.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_shipped_sweep_and_scaling_presets_are_valid() -> None:
+    """What `make sweep` and `make scaling` run: ≥ 6 log-spaced learning rates, every preset size a
+    valid model of recipes/train_small.yaml."""
+    sweep = next(line for line in (ROOT / "Makefile").read_text().splitlines() if line.startswith("SWEEP ?="))
+    _, axes = parse_axes(sweep.split("?=")[1].split())
+    lrs = [float(v) for v in axes["optim.lr"]]
+    ratios = [b / a for a, b in itertools.pairwise(lrs)]
+    assert len(lrs) >= 6 and max(ratios) / min(ratios) < 1.2 and lrs[-1] / lrs[0] >= 100
+    for preset in PRESETS.values():
+        for size in (*preset.sizes, preset.next_size):
+            load_config(ROOT / "recipes" / "train_small.yaml", size.overrides())

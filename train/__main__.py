@@ -3,6 +3,7 @@
 python -m train [train] CONFIG [key=value ...] [--resume[=auto]]
 python -m train sample CKPT "prompt" [--tokens N] [--temperature T] [--top-k K] [--seed S]
 python -m train sweep CONFIG key=v1,v2,... [key=value ...] [--name N] [--parallel P] [--restart]
+python -m train scaling CONFIG [key=value ...] [--preset cpu|gpu] [--irreducible] [--name N] ...
 torchrun --nproc_per_node=N -m train CONFIG ...       (DDP: NCCL on GPUs, gloo on CPUs)
 """
 
@@ -23,6 +24,7 @@ from train.data import CorpusError
 from train.experiment import ROOT, ExperimentError
 from train.loop import Trainer, TrainError
 from train.model import GPT
+from train.scaling import PRESETS, run_scaling
 from train.sweep import NEAR, run_sweep
 
 
@@ -65,6 +67,20 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_scaling(args: argparse.Namespace) -> int:
+    run_scaling(
+        Path(args.config),
+        args.overrides,
+        preset=args.preset,
+        name=args.name or f"scaling-{args.preset}",
+        root=Path(args.root),
+        parallel=args.parallel,
+        restart=args.restart,
+        irreducible=args.irreducible,
+    )
+    return 0
+
+
 def _experiment_options(p: argparse.ArgumentParser) -> None:
     """What every experiment command takes: where it goes, how many runs at once, starting over."""
     p.add_argument("--name", help="the experiment's directory under --root (default: from the command)")
@@ -80,7 +96,7 @@ def _experiment_options(p: argparse.ArgumentParser) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] not in ("train", "sample", "sweep", "-h", "--help"):
+    if argv and argv[0] not in ("train", "sample", "sweep", "scaling", "-h", "--help"):
         argv.insert(0, "train")  # `python -m train CONFIG` means `python -m train train CONFIG`
     parser = argparse.ArgumentParser(prog="python -m train", description="Train a GPT on a grist corpus.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -117,6 +133,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     _experiment_options(p)
     p.set_defaults(fn=_cmd_sweep)
+    p = sub.add_parser(
+        "scaling",
+        help="train a preset's model sizes at growing compute, fit L(C) = A·C^-α, predict 4x and check it",
+    )
+    p.add_argument("config", help="a train config, e.g. recipes/train_small.yaml")
+    p.add_argument("overrides", nargs="*", help="dotted overrides for every run, e.g. optim.lr=3e-3")
+    p.add_argument("--preset", default="cpu", choices=sorted(PRESETS), help="the sizes and budgets")
+    p.add_argument("--irreducible", action="store_true", help="fit L(C) = E + A·C^-α (E: irreducible loss)")
+    _experiment_options(p)
+    p.set_defaults(fn=_cmd_scaling)
     args = parser.parse_args(argv)
     try:
         return args.fn(args)

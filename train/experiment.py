@@ -32,7 +32,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,8 +51,9 @@ RESULT = "result.json"
 MARKER = "experiment.json"
 ROOT = Path("out/experiments")
 # Settings of where and how fast a run goes, not of what it computes: a resumed experiment may
-# change them (another `parallel` gives another thread count) and keep its finished runs.
-HOST_KEYS = ("threads", "tensorboard")
+# change them (another `parallel` gives another thread count, a moved directory another out_dir)
+# and keep its finished runs.
+HOST_KEYS = ("out_dir", "threads", "tensorboard")
 
 
 class ExperimentError(Exception):
@@ -111,21 +112,24 @@ def run_experiment(exp: Experiment, *, restart: bool = False) -> list[dict[str, 
     configs = [exp.resolve(run) for run in exp.runs]
     if restart:
         _clear(exp.dir)
+    slots = exp.slots()
+    gpus = torch.cuda.device_count()
+    cpu_threads = max(1, len(os.sched_getaffinity(0)) // slots)
+    if slots > 1 and not gpus:  # the cores, shared
+        configs = [c if c.threads else c.model_copy(update={"threads": cpu_threads}) for c in configs]
+    dumps = [cfg.model_dump(mode="json") for cfg in configs]
+    for run, current in zip(exp.runs, dumps, strict=True):  # every run checked before any is written
+        _check(exp, run, current)
+    for run, current in zip(exp.runs, dumps, strict=True):
+        path = exp.run_dir(run) / "config.json"
+        if not path.exists() or read_json(path) != current:
+            write_json(path, current)
+    pending = [run for run in exp.runs if not (exp.run_dir(run) / RESULT).exists()]
     write_json(
         exp.dir / MARKER,
         {"name": exp.name, "config": str(exp.config), "overrides": list(exp.overrides)}
         | {"runs": [{"id": r.id, "overrides": list(r.overrides)} for r in exp.runs]},
     )
-    slots = exp.slots()
-    gpus = torch.cuda.device_count()
-    cpu_threads = max(1, len(os.sched_getaffinity(0)) // slots)
-    pending = []
-    for run, cfg in zip(exp.runs, configs, strict=True):
-        if slots > 1 and not gpus and not cfg.threads:
-            cfg = cfg.model_copy(update={"threads": cpu_threads})  # the cores, shared
-        _claim(exp, run, cfg)
-        if not (exp.run_dir(run) / RESULT).exists():
-            pending.append(run)
     kept = len(exp.runs) - len(pending)
     print(
         f"experiment {exp.name}: {len(exp.runs)} runs in {exp.dir}"
@@ -148,22 +152,20 @@ def _clear(directory: Path) -> None:
     shutil.rmtree(directory)
 
 
-def _claim(exp: Experiment, run: Run, cfg: TrainConfig) -> None:
-    """Write the run's config, or check that the one it started with is still the one asked for:
-    a finished or half-done run of other settings must not pass for this one."""
+def _check(exp: Experiment, run: Run, current: dict[str, Any]) -> None:
+    """Refuse a run that was started with other settings: a finished or half-done run of other
+    settings must not pass for this one."""
     path = exp.run_dir(run) / "config.json"
-    current = cfg.model_dump(mode="json")
-    saved = read_json(path) if path.exists() else None
-    if saved is not None:
-        keys = tuple(sorted(current.keys() | saved.keys() - set(HOST_KEYS)))
-        changed = config_differences(saved, current, keys)
-        if changed:
-            raise ExperimentError(
-                f"{exp.dir}: run {run.id} was started with other settings ({'; '.join(changed)}); "
-                "pass --restart to discard the experiment, or choose another --name"
-            )
-    if saved != current:
-        write_json(path, current)
+    if not path.exists():
+        return
+    saved = read_json(path)
+    keys = tuple(sorted((current.keys() | saved.keys()) - set(HOST_KEYS)))
+    changed = config_differences(saved, current, keys)
+    if changed:
+        raise ExperimentError(
+            f"{exp.dir}: run {run.id} was started with other settings ({'; '.join(changed)}); "
+            "pass --restart to discard the experiment, or choose another --name"
+        )
 
 
 def _each_in_process(exp: Experiment, runs: list[Run]) -> None:
@@ -246,11 +248,22 @@ def _result(
 
 
 def write_report(
-    exp: Experiment, results: list[dict[str, Any]], *, columns: dict[str, Callable[[dict], str]] | None = None
+    exp: Experiment,
+    results: list[dict[str, Any]],
+    *,
+    columns: dict[str, Callable[[dict], str]] | None = None,
+    extra: dict[str, Any] | None = None,
+    notes: Sequence[str] = (),
 ) -> None:
     """results.json, results.md (one row per run) and curves.png (every run's train and
-    validation loss) in the experiment's directory; `columns` adds columns of the caller's."""
-    write_json(exp.dir / "results.json", {"name": exp.name, "config": str(exp.config), "runs": results})
+    validation loss) in the experiment's directory. The caller adds table `columns`, `extra`
+    keys to results.json and `notes` (Markdown lines) after the table."""
+    write_json(
+        exp.dir / "results.json",
+        {"name": exp.name, "config": str(exp.config), "overrides": list(exp.overrides)}
+        | (extra or {})
+        | {"runs": results},
+    )
     table = {
         "run": lambda r: r["id"],
         "status": lambda r: r["status"],
@@ -270,6 +283,7 @@ def write_report(
         "|" + "---|" * len(table),
         *("| " + " | ".join(cell(r) for cell in table.values()) + " |" for r in results),
         "",
+        *notes,
     ]
     with atomic_path(exp.dir / "results.md") as tmp:
         tmp.write_text("\n".join(lines), encoding="utf-8")

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")  # files only, no display needed
 import matplotlib.pyplot as plt  # noqa: E402
@@ -130,4 +131,46 @@ def plot_sweep(
     ax.set_title(f"grist sweep: final validation loss against {key}")
     ax.grid(alpha=0.3, which="both")
     ax.legend()
+    _save(fig, path)
+
+
+def plot_scaling(
+    compute: list[float],
+    loss: list[float],
+    law: Any,
+    check: tuple[float, float, float],
+    names: list[str],
+    path: str | Path,
+) -> None:
+    """Final validation loss against training compute on log-log axes: the fitted points, the
+    fitted law (solid) and its extrapolation (dashed) out to the checked point, whose predicted
+    (hollow) and measured (star) losses are both shown. `law` is a callable of compute."""
+    target, predicted, measured = check
+    fig, ax = plt.subplots(figsize=(7.5, 5), layout="constrained")
+    inside = np.geomspace(min(compute), max(compute), 50)
+    beyond = np.geomspace(max(compute), target, 20)
+    ax.plot(inside, law(inside), "-", color="C0", label=law.describe())
+    ax.plot(beyond, law(beyond), "--", color="C0", label="extrapolation")
+    ax.scatter(compute, loss, color="C0", zorder=3, label="trained, fitted")
+    for c, y, name in zip(compute, loss, names, strict=False):
+        ax.annotate(name.split("-")[0], (c, y), textcoords="offset points", xytext=(5, 5), fontsize=8)
+    ax.scatter(
+        [target],
+        [predicted],
+        facecolors="none",
+        edgecolors="C1",
+        s=80,
+        zorder=3,
+        label=f"predicted {predicted:.3f}",
+    )
+    ax.scatter(
+        [target], [measured], marker="*", color="C3", s=140, zorder=4, label=f"measured {measured:.3f}"
+    )
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("training compute C (FLOPs: 6N + attention per token, times tokens)")
+    ax.set_ylabel("final validation loss (nats/token)")
+    ax.set_title("grist scaling: L(C) = A·C^-α fitted in log space")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
     _save(fig, path)

@@ -108,7 +108,8 @@ def run_sweep(
     overrides, axes = parse_axes(items)
     if not axes:
         raise ExperimentError("a sweep needs an axis: key=v1,v2,... (e.g. optim.lr=1e-3,3e-3,1e-2)")
-    exp = Experiment(name or "sweep-" + "-".join(axes), config, tuple(overrides), grid(axes), root, parallel)
+    name = name or "sweep-" + "-".join(key.rsplit(".", 1)[-1] for key in axes)  # optim.lr -> sweep-lr
+    exp = Experiment(name, config, tuple(overrides), grid(axes), root, parallel)
     results = run_experiment(exp, restart=restart)
     key, raw = next(iter(axes.items()))
     values = numeric(raw) if len(axes) == 1 else None
