@@ -98,6 +98,7 @@ def test_a_tiny_sweep_runs_end_to_end(
     assert labels[0] == "too low" and labels[-1] == "diverged" and "near best" in labels[1:3]
     best = min(results[:3], key=lambda r: r["final_val_loss"])
     assert f"best optim.lr = {best['params']['optim.lr']}" in out
+    assert json.loads((exp / "results.json").read_text())["best"] == best["params"]["optim.lr"]
     for r in results:
         assert r["status"] == "finished" and r["steps"] == 20 and r["tokens"] == 20 * 1024
         assert [t for t, _ in r["curves"]["val"]] == [0, 10240, 20480]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 import torch
 from tokenizers import Tokenizer
@@ -54,29 +55,25 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def _runner(args: argparse.Namespace) -> dict[str, Any]:
+    """The experiment runner's options every experiment command passes on."""
+    return {"root": Path(args.root), "parallel": args.parallel, "restart": args.restart}
+
+
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    run_sweep(
-        Path(args.config),
-        args.items,
-        name=args.name,
-        root=Path(args.root),
-        parallel=args.parallel,
-        restart=args.restart,
-        near=args.near,
-    )
+    run_sweep(Path(args.config), args.items, name=args.name, near=args.near, **_runner(args))
     return 0
 
 
 def _cmd_scaling(args: argparse.Namespace) -> int:
+    name = args.name or f"scaling-{args.preset}"
     run_scaling(
         Path(args.config),
         args.overrides,
         preset=args.preset,
-        name=args.name or f"scaling-{args.preset}",
-        root=Path(args.root),
-        parallel=args.parallel,
-        restart=args.restart,
+        name=name,
         irreducible=args.irreducible,
+        **_runner(args),
     )
     return 0
 

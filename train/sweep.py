@@ -115,23 +115,31 @@ def run_sweep(
     values = numeric(raw) if len(axes) == 1 else None
     if values is None:  # several axes or words: the runs' curves and table, no U and no labels
         write_report(exp, results)
+        print(f"results: {exp.dir}/ (results.md, results.json, curves.png)")
         return {"results": results, "labels": None, "best": None}
     labels, best = label_runs(values, results, near)
     for result, label in zip(results, labels, strict=True):
         result["label"] = label
-    write_report(exp, results, columns={"label": lambda r: r["label"]})
-    ceiling = max(r["curves"]["val"][0][1] for r in results)
-    plot_sweep(values, [r["final_val_loss"] for r in results], labels, key, exp.dir / "sweep.png", ceiling)
     width = max(len(v) for v in raw)
     for value, result, label in zip(raw, results, labels, strict=True):
         print(f"  {key}={value:<{width}}  final val loss {result['final_val_loss']:.4f}  {label}")
     if best is None:
-        print(f"every run diverged: lower {key}")
+        verdict = f"every run diverged: lower {key}"
     else:
         near_best = [v for v, lab in zip(raw, labels, strict=True) if lab == "near best"]
-        print(
+        verdict = (
             f"best {key} = {raw[best]} (final validation loss {results[best]['final_val_loss']:.4f}); "
             f"near best (within {near} nats): {', '.join(near_best)}"
         )
+    print(verdict)
+    write_report(
+        exp,
+        results,
+        columns={"label": lambda r: r["label"]},
+        extra={"key": key, "best": None if best is None else raw[best], "near": near},
+        notes=[verdict[0].upper() + verdict[1:] + "."],
+    )
+    ceiling = max(r["curves"]["val"][0][1] for r in results)
+    plot_sweep(values, [r["final_val_loss"] for r in results], labels, key, exp.dir / "sweep.png", ceiling)
     print(f"results: {exp.dir}/ (results.md, results.json, curves.png, sweep.png)")
     return {"results": results, "labels": labels, "best": None if best is None else raw[best]}
