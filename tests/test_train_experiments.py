@@ -13,12 +13,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from test_train_corpus import tiny_config, tiny_corpus  # noqa: F401 - a fixture
 
 from tests.crashes import crash_at_each
 from train.__main__ import main
 from train.config import load_config
 from train.experiment import ExperimentError
+from train.loop import Trainer
 from train.scaling import PRESETS, Preset, Size, fit_power_law
 from train.sweep import label_runs, parse_axes, run_sweep
 
@@ -128,6 +130,28 @@ def test_a_tiny_sweep_runs_end_to_end(
             name="moved",
             root=tmp_path / "exp",
         )
+
+
+def test_a_run_stopped_on_bad_steps_is_a_diverged_result_and_the_sweep_goes_on(
+    tiny_corpus: Path,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    original = Trainer.forward
+
+    def forward(self: Trainer, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Every loss of the runs at a learning rate above 1 is NaN, from step 5 on."""
+        loss = original(self, x, y)
+        return loss * math.nan if self.cfg.optim.lr > 1 and self.step >= 4 else loss
+
+    monkeypatch.setattr(Trainer, "forward", forward)
+    config = write_config(tmp_path, tiny_corpus, max_bad_steps=3)
+    sweep = run_sweep(config, ["optim.lr=1e-2,1e1,1e-1"], root=tmp_path)
+    assert [r["status"] for r in sweep["results"]] == ["finished", "diverged", "finished"]
+    stopped = sweep["results"][1]
+    assert stopped["steps"] == 7 and "3 steps in a row were skipped" in stopped["error"]
+    assert sweep["labels"][1] == "diverged" and sweep["best"] in ("1e-2", "1e-1")
+    assert (tmp_path / "sweep-lr" / "runs" / "optim.lr=1e1" / "result.json").exists()
 
 
 def test_a_killed_sweep_keeps_its_finished_runs_and_ends_as_an_uninterrupted_one(

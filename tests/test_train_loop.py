@@ -16,7 +16,7 @@ from train.__main__ import main
 from train.checkpoint import BEST, LAST, load_checkpoint
 from train.config import config_from_dict, load_config
 from train.data import CorpusError
-from train.loop import Trainer, TrainError
+from train.loop import Diverged, Trainer, TrainError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -118,7 +118,7 @@ def test_non_finite_steps_are_skipped_then_stop_the_run(
     cfg = tiny_config(tiny_corpus, tmp_path, max_steps=30, max_bad_steps=3)
     trainer = Trainer(config_from_dict(cfg, "test"))
     weights_at_3: dict = {}
-    with pytest.raises(TrainError, match="3 steps in a row were skipped"):
+    with pytest.raises(Diverged, match="3 steps in a row were skipped"):
         for _ in range(30):
             trainer.train_step()
             if trainer.step == 3:

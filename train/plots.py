@@ -12,6 +12,7 @@ import numpy as np
 
 matplotlib.use("Agg")  # files only, no display needed
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import FormatStrFormatter  # noqa: E402
 
 from pipeline.atomic import atomic_path  # noqa: E402
 
@@ -168,6 +169,8 @@ def plot_scaling(
     )
     ax.set_xscale("log")
     ax.set_yscale("log")
+    for axis_formatter in (ax.yaxis.set_major_formatter, ax.yaxis.set_minor_formatter):
+        axis_formatter(FormatStrFormatter("%.1f"))  # losses span less than a decade: plain numbers
     ax.set_xlabel("training compute C (FLOPs: 6N + attention per token, times tokens)")
     ax.set_ylabel("final validation loss (nats/token)")
     ax.set_title("grist scaling: L(C) = A·C^-α fitted in log space")
