@@ -35,10 +35,11 @@ SWEEP ?= optim.lr=3e-4,1e-3,3e-3,1e-2,3e-2,1e-1,3e-1
 sweep: $(STAMP) out/default/manifest.json
 	$(BIN)/python -m train sweep recipes/train_small.yaml $(SWEEP)
 
-# Overfitting and dropout: train and validation curves with and without dropout on a 60k-token sample.
+# Overfitting and dropout: train and validation curves with and without dropout, 20 epochs of a
+# 60k-token sample.
 sweep-dropout: $(STAMP) out/default/manifest.json
 	$(BIN)/python -m train sweep recipes/train_small.yaml model.dropout=0,0.2 max_train_tokens=60000 \
-		max_steps=150 eval.every=10 --name dropout-small-sample
+		max_steps=300 eval.every=20 --name dropout-small-sample
 
 scaling: $(STAMP) out/default/manifest.json
 	$(BIN)/python -m train scaling recipes/train_small.yaml
