@@ -16,6 +16,7 @@ import pytest
 import torch
 from test_train_corpus import tiny_config, tiny_corpus  # noqa: F401 - a fixture
 
+from pipeline.config import RecipeError
 from tests.crashes import crash_at_each
 from train.__main__ import main
 from train.config import load_config
@@ -120,6 +121,10 @@ def test_a_tiny_sweep_runs_end_to_end(
     assert json.loads((exp / "runs" / "optim.lr=10" / "config.json").read_text())["out_dir"].endswith(
         "moved/runs/optim.lr=10"
     )
+    # a run that could not start is found before any run starts
+    with pytest.raises(RecipeError, match="batch_tokens 512 = 16 sequences of 32 does not split"):
+        run_sweep(config, ["batch_tokens=1024,512"], name="batch", root=tmp_path / "exp")
+    assert not (tmp_path / "exp" / "batch").exists()
     # the same experiment with other settings would mix runs of two kinds: refused, nothing trained
     with pytest.raises(
         ExperimentError, match=r"optim.lr=1e-3 was started with other settings \(max_steps: 20 -> 30\)"

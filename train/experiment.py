@@ -98,7 +98,9 @@ class Experiment:
 
     def resolve(self, run: Run) -> TrainConfig:
         out_dir = f"out_dir={self.run_dir(run)}"
-        return load_config(self.config, [*self.overrides, *run.overrides, out_dir])
+        cfg = load_config(self.config, [*self.overrides, *run.overrides, out_dir])
+        cfg.grad_accum(1)  # a batch that does not split into micro-batches fails here, not mid-experiment
+        return cfg
 
     def slots(self) -> int:
         return self.parallel or max(1, torch.cuda.device_count())
