@@ -13,15 +13,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from test_train_corpus import tiny_config, tiny_corpus  # noqa: F401 - a fixture
+from test_train_loop import change_loss
 
 from pipeline.config import RecipeError
 from tests.crashes import crash_at_each
 from train.__main__ import main
 from train.config import load_config
 from train.experiment import ExperimentError
-from train.loop import Trainer
 from train.scaling import PRESETS, Preset, Size, fit_power_law
 from train.sweep import label_runs, parse_axes, run_sweep
 
@@ -142,14 +141,8 @@ def test_a_run_stopped_on_bad_steps_is_a_diverged_result_and_the_sweep_goes_on(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    original = Trainer.forward
-
-    def forward(self: Trainer, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Every loss of the runs at a learning rate above 1 is NaN, from step 5 on."""
-        loss = original(self, x, y)
-        return loss * math.nan if self.cfg.optim.lr > 1 and self.step >= 4 else loss
-
-    monkeypatch.setattr(Trainer, "forward", forward)
+    # every loss of the runs at a learning rate above 1 is NaN, from step 5 on
+    change_loss(monkeypatch, lambda t, loss: loss * math.nan if t.cfg.optim.lr > 1 and t.step >= 4 else loss)
     config = write_config(tmp_path, tiny_corpus, max_bad_steps=3)
     sweep = run_sweep(config, ["optim.lr=1e-2,1e1,1e-1"], root=tmp_path)
     assert [r["status"] for r in sweep["results"]] == ["finished", "diverged", "finished"]
