@@ -105,7 +105,9 @@ PRESETS = {
         base_compute=5e11,
         growth=3.0,
     ),
-    # The same series a GPU can afford (needs a corpus of 5B+ tokens: corpus=...).
+    # The same series a GPU can afford, not yet run on one: it needs a corpus of billions of tokens
+    # (corpus=...), a GPU-sized batch (batch_tokens=262144 micro_batch=32) and a learning rate for
+    # models this size (a sweep's), as overrides.
     "gpu": Preset(
         sizes=(Size(4, 4, 256), Size(6, 6, 384), Size(8, 8, 512), Size(12, 12, 768)),
         next_size=Size(16, 16, 1024),
