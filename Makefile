@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 RECIPE ?= recipes/default.yaml
 WORKERS ?= 2
 
-.PHONY: setup corpus train test bench bench-setup-datatrove lint clean
+.PHONY: setup corpus train sweep sweep-dropout scaling test bench bench-setup-datatrove lint clean
 
 setup: $(STAMP)
 
@@ -27,6 +27,22 @@ out/default/manifest.json: | $(STAMP)
 
 train: $(STAMP) out/default/manifest.json
 	$(BIN)/python -m train train recipes/train_default.yaml --resume=auto
+
+# Experiments (python -m train sweep / scaling): many short trainings on the default corpus, under
+# out/experiments/<name>/. Run again, a target keeps the runs it finished and continues the rest.
+# `make sweep SWEEP=model.dropout=0,0.1,0.2` sweeps another key (any config key, dotted).
+SWEEP ?= optim.lr=3e-4,1e-3,3e-3,1e-2,3e-2,1e-1,3e-1
+sweep: $(STAMP) out/default/manifest.json
+	$(BIN)/python -m train sweep recipes/train_small.yaml $(SWEEP)
+
+# Overfitting and dropout: train and validation curves with and without dropout, 20 epochs of a
+# 60k-token sample.
+sweep-dropout: $(STAMP) out/default/manifest.json
+	$(BIN)/python -m train sweep recipes/train_small.yaml model.dropout=0,0.2 max_train_tokens=60000 \
+		max_steps=300 eval.every=20 --name dropout-small-sample
+
+scaling: $(STAMP) out/default/manifest.json
+	$(BIN)/python -m train scaling recipes/train_small.yaml
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

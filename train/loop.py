@@ -77,6 +77,11 @@ class TrainError(Exception):
     """A run cannot start or continue; the message is complete (print it, no traceback)."""
 
 
+class Diverged(TrainError):
+    """`max_bad_steps` steps in a row were skipped: an outcome of the settings (a learning-rate
+    sweep expects it at its top end), not a mistake in them, so experiments record it as a result."""
+
+
 def gpu_peak_flops(device: torch.device, dtype: torch.dtype) -> float | None:
     if device.type != "cuda" or dtype != torch.bfloat16:
         return None
@@ -328,7 +333,7 @@ class Trainer:
         self.scheduler.step()
         self.step += 1
         if self.bad_steps >= self.cfg.max_bad_steps:
-            raise TrainError(
+            raise Diverged(
                 f"stopped at step {self.step}: {self.bad_steps} steps in a row were skipped (non-finite "
                 f"or spiking loss); the last good checkpoint is {self.out_dir / LAST} (lower optim.lr?)"
             )

@@ -1,14 +1,18 @@
-"""What a run shows people: loss_curves.png and the summary table printed at the end."""
+"""What runs show people: a run's loss_curves.png and the summary table printed at the end; an
+experiment's curves of every run, a sweep's U, a scaling fit on log-log axes."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")  # files only, no display needed
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import FormatStrFormatter  # noqa: E402
 
 from pipeline.atomic import atomic_path  # noqa: E402
 
@@ -41,9 +45,7 @@ def plot_curves(history: list[dict[str, Any]], path: str | Path, title: str) -> 
     ax_lr.set_ylabel("learning rate")
     ax_lr.set_xlabel("tokens seen")
     ax_lr.grid(alpha=0.3)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
+    _save(fig, path)
 
 
 def print_summary(s: dict[str, Any]) -> None:
@@ -73,3 +75,105 @@ def print_summary(s: dict[str, Any]) -> None:
     for k, v in rows:
         table.add_row(k, v)
     Console().print(table)
+
+
+def _save(fig: Any, path: str | Path) -> None:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+
+
+def plot_runs(results: list[dict[str, Any]], path: str | Path, title: str) -> None:
+    """Every run of an experiment in one plot: training loss solid, validation dashed, one colour
+    per run. The loss axis stops a little above the untrained model's loss, so that one diverged
+    run does not flatten everyone else's curve."""
+    fig, ax = plt.subplots(figsize=(9, 5.5), layout="constrained")
+    many = len(results) > 10
+    for i, r in enumerate(results):
+        color = plt.get_cmap("viridis")(i / (len(results) - 1)) if many else f"C{i}"
+        train, val = r["curves"]["train"], r["curves"]["val"]
+        label = r["id"] + ("" if r["status"] == "finished" else f" ({r['status']})")
+        if train:
+            ax.plot(*zip(*train, strict=True), "-", color=color, lw=1.2, label=label)
+        if val:
+            ax.plot(*zip(*val, strict=True), "--o", color=color, ms=3, lw=1, label=None if train else label)
+    starts = [r["curves"]["val"][0][1] for r in results if r["curves"]["val"]]
+    if starts:
+        ax.set_ylim(top=max(starts) + 0.5)
+    ax.set_xlabel("tokens seen")
+    ax.set_ylabel("loss (nats/token)")
+    ax.set_title(f"grist {title}: training loss solid, validation dashed")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    _save(fig, path)
+
+
+LABEL_COLORS = {"too low": "C0", "near best": "C2", "too high": "C1", "diverged": "C3"}
+
+
+def plot_sweep(
+    values: list[float], losses: list[float], labels: list[str], key: str, path: str | Path, ceiling: float
+) -> None:
+    """Final validation loss against the swept value (the U of a learning-rate sweep), each point
+    coloured by its label; diverged runs sit at `ceiling` (the untrained loss) marked x. A log
+    axis when the values are positive and span a decade or more."""
+    fig, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
+    shown = [min(loss, ceiling) if math.isfinite(loss) else ceiling for loss in losses]
+    ax.plot(values, shown, "-", color="0.7", zorder=1)
+    for label, color in LABEL_COLORS.items():
+        points = [(v, y) for v, y, lab in zip(values, shown, labels, strict=True) if lab == label]
+        if points:
+            marker = "x" if label == "diverged" else "o"
+            ax.scatter(*zip(*points, strict=True), color=color, marker=marker, s=50, label=label, zorder=2)
+    if min(values) > 0 and max(values) >= 10 * min(values):
+        ax.set_xscale("log")
+    ax.set_xlabel(key)
+    ax.set_ylabel("final validation loss (nats/token)")
+    ax.set_title(f"grist sweep: final validation loss against {key}")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend()
+    _save(fig, path)
+
+
+def plot_scaling(
+    compute: list[float],
+    loss: list[float],
+    law: Any,
+    check: tuple[float, float, float],
+    names: list[str],
+    path: str | Path,
+) -> None:
+    """Final validation loss against training compute on log-log axes: the fitted points, the
+    fitted law (solid) and its extrapolation (dashed) out to the checked point, whose predicted
+    (hollow) and measured (star) losses are both shown. `law` is a callable of compute."""
+    target, predicted, measured = check
+    fig, ax = plt.subplots(figsize=(7.5, 5), layout="constrained")
+    inside = np.geomspace(min(compute), max(compute), 50)
+    beyond = np.geomspace(max(compute), target, 20)
+    ax.plot(inside, law(inside), "-", color="C0", label=law.describe())
+    ax.plot(beyond, law(beyond), "--", color="C0", label="extrapolation")
+    ax.scatter(compute, loss, color="C0", zorder=3, label="trained, fitted")
+    for c, y, name in zip(compute, loss, names, strict=False):
+        ax.annotate(name.split("-")[0], (c, y), textcoords="offset points", xytext=(5, 5), fontsize=8)
+    ax.scatter(
+        [target],
+        [predicted],
+        facecolors="none",
+        edgecolors="C1",
+        s=80,
+        zorder=3,
+        label=f"predicted {predicted:.3f}",
+    )
+    ax.scatter(
+        [target], [measured], marker="*", color="C3", s=140, zorder=4, label=f"measured {measured:.3f}"
+    )
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    for axis_formatter in (ax.yaxis.set_major_formatter, ax.yaxis.set_minor_formatter):
+        axis_formatter(FormatStrFormatter("%.1f"))  # losses span less than a decade: plain numbers
+    ax.set_xlabel("training compute C (FLOPs: 6N + attention per token, times tokens)")
+    ax.set_ylabel("final validation loss (nats/token)")
+    ax.set_title("grist scaling: L(C) = A·C^-α fitted in log space")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    _save(fig, path)
