@@ -25,7 +25,7 @@ from pipeline.steps.code_quality import CodeQualityFilter
 from pipeline.steps.fineweb import FineWebFilter
 from pipeline.steps.gopher_quality import GopherQualityFilter
 from pipeline.steps.gopher_repetition import GopherRepetitionFilter
-from pipeline.text.kind import PARAGRAPH_LINE, detect_kind
+from pipeline.text.kind import PARAGRAPH_LINE, _bracket_signals, detect_kind
 from pipeline.text.lines import unwrap
 from pipeline.text.stats import clear_cache, duplicate_stats, paragraphs, repeated_ngrams, text_stats
 
@@ -70,6 +70,12 @@ def test_mediawiki_redirect_stubs_are_too_short():
     assert verdicts(GopherQualityFilter(), stubs) == Counter({"too_few_words": len(stubs)})
     # "{{R from ...}}" templates: C4 sees a curly bracket (or too little text), never prose.
     assert set(verdicts(C4Filter(), stubs)) <= {"curly_bracket", "too_few_sentences", "boilerplate_lines"}
+
+
+def test_bracket_signals_count_what_the_regex_finds():
+    reference = re.compile(r"[;{}(),:\\\[]\s*$|^\s*[}\])]", re.M)
+    texts = [d.text for d in docs()] + ["}", "  }\n\n)", "),\n", "x;\n\n\n  ]", "a\x1f;\x1c"]
+    assert [_bracket_signals(t) for t in texts] == [len(reference.findall(t)) for t in texts]
 
 
 def test_an_article_is_prose_however_much_markup_surrounds_its_paragraphs():

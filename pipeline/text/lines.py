@@ -56,6 +56,7 @@ def unwrap(text: str) -> str:
 
 
 MENU_SEPARATORS = re.compile(r"\n| \| | · | • | > |\t| {2,}")  # how menus and breadcrumbs are laid out
+_LAYOUT = (" | ", " · ", " • ", " > ", "\t", "  ")  # MENU_SEPARATORS other than the line break
 MENU_ITEM_WORDS = 5  # a segment of at most this many words, without a sentence's end, is a menu item
 _CLAUSE_END = (".", "!", "?", ":", ";", ",", '"', "'", "”", "’")
 
@@ -80,6 +81,8 @@ def is_menu_item(segment: str) -> bool:
 def menu_words(line: str) -> int:
     """Tokens of `line` that are menu layout: the words of its menu items, the line cut where
     menus are laid out (`MENU_SEPARATORS`), and the separators between them ("|", "·", ...)."""
+    if not any(sep in line for sep in _LAYOUT) and line.count(" ") >= MENU_ITEM_WORDS:
+        return 0  # one segment of more than five words: no menu item (the common case, cheaply)
     segments = MENU_SEPARATORS.split(line)
     items = sum(len(seg.split()) for seg in segments if seg.strip() and is_menu_item(seg.strip()))
     return items + sum(map(line.count, (" | ", " · ", " • ", " > ")))
