@@ -152,20 +152,20 @@ class BigramLM:
         """(mean order gain, number of word pairs) of each text, over the pairs of words the
         reference has seen (module docstring); a text with no such pair gets 0."""
         w = words(texts)
-        prev, cur, key = _pairs(w)
-        docs = w.doc[1:][w.doc[1:] == w.doc[:-1]]
-        at_cur, at_prev = _find(cur, self.words), _find(prev, self.words)
-        p_cont = (_lookup(at_cur, self.continuation) + 1.0) / (self.pair_types + UNSEEN_TYPES)
-        c_prev = _lookup(at_prev, self.count).astype(np.float64)
-        n_foll = _lookup(at_prev, self.followers).astype(np.float64)
+        at, seen_word = _find(w.hashes, self.words)  # one search serves both words of a pair
+        known = (w.doc[1:] == w.doc[:-1]) & seen_word[:-1] & seen_word[1:]
+        prev, cur = w.hashes[:-1][known], w.hashes[1:][known]
+        at_prev, at_cur = at[:-1][known], at[1:][known]
+        key = fmix64_array(prev * np.uint64(NGRAM_BASE) + cur)
+        p_cont = (self.continuation[at_cur] + 1.0) / (self.pair_types + UNSEEN_TYPES)
+        c_prev = self.count[at_prev].astype(np.float64)
+        n_foll = self.followers[at_prev].astype(np.float64)
         c_pair = _lookup(_find(key, self.bigrams), self.bigram_count).astype(np.float64)
-        seen = (c_prev > 0) & (n_foll > 0)  # a word never followed by another backs off entirely
-        safe = np.maximum(c_prev, 1)
+        followed = n_foll > 0  # a word never followed by another backs off entirely
         p = np.where(
-            seen, np.maximum(c_pair - DISCOUNT, 0) / safe + DISCOUNT * n_foll / safe * p_cont, p_cont
+            followed, np.maximum(c_pair - DISCOUNT, 0) / c_prev + DISCOUNT * n_foll / c_prev * p_cont, p_cont
         )
-        known = at_prev[1] & at_cur[1]
-        docs, gain = docs[known], (np.log(p) - np.log(p_cont))[known]
+        docs, gain = w.doc[1:][known], np.log(p) - np.log(p_cont)
         n = np.bincount(docs, minlength=len(texts))
         total = np.bincount(docs, weights=gain, minlength=len(texts))
         return total / np.maximum(n, 1), n
