@@ -169,7 +169,8 @@ def configs(dt: dict[str, Any]) -> list[Config]:
     # Gopher repetition
     gr_off = dict.fromkeys(("dup_para_frac", "dup_para_char_frac", "dup_line_frac", "dup_line_char_frac"))
     gr_dt_off = gr_off | {"top_n_grams": [], "dup_n_grams": []}
-    gr_grist_off = gr_off | {"top_n_grams": {}, "dup_n_grams": {}}
+    # grist counts a passage's third copy as repetition (copies=2); datatrove, every repeat
+    gr_grist_off = gr_off | {"top_n_grams": {}, "dup_n_grams": {}, "copies": 1}
     out.append(Config("gopher_repetition", "all rules", {}, {}, TOKENS, True))
     edge_lines = "departs: datatrove also counts an empty first/last line"
     for rule, value, claim in (
@@ -232,6 +233,7 @@ def configs(dt: dict[str, Any]) -> list[Config]:
     c4_off = {"remove_citations": False, "filter_no_terminal_punct": False} | dict.fromkeys(flags, False)
     c4_dt_off = c4_off | {"min_num_sentences": -1, "min_words_per_line": -1, "max_word_length": -1}
     c4_grist_off = c4_off | {"min_num_sentences": None, "min_words_per_line": None, "max_word_length": None}
+    c4_grist_off["max_boilerplate_words"] = None  # grist's own page rule, off when C4's are judged alone
     out.append(Config("c4", C4_UNCHANGED.split("/")[1], c4_dt_off, c4_grist_off, MATCH))
     for rule, on, claim, tok in (
         ("max_word_length", {"max_word_length": 1000}, MATCH, False),
