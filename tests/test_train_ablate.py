@@ -64,7 +64,9 @@ def test_a_tiny_ablation_runs_end_to_end_and_never_trains_on_its_eval_set(tmp_pa
     groups = {"dedup": ("exact_dedup",)}
     assert list(variant_steps(load_recipe(recipe), groups)) == ["raw", "full", "no-dedup"]
     root = tmp_path / "experiments"
-    out = run_ablation(recipe, [], config=config, seeds=[0, 1], eval_bytes=3000, groups=groups, root=root)
+    out = run_ablation(
+        recipe, [], config=config, seeds=[0, 1], eval_bytes=3000, eval_doc_chars=500, groups=groups, root=root
+    )
     directory = root / "ablate-tiny"
     eval_docs = read_eval(directory)
     assert set(eval_docs) == {"wiki", "books", "code"}  # one slice per kind present
@@ -90,20 +92,21 @@ def test_a_tiny_ablation_runs_end_to_end_and_never_trains_on_its_eval_set(tmp_pa
     for r in runs:
         assert set(r["bpb"]) == {"wiki", "books", "code", "all"}
         assert all(0 < v < 20 and np.isfinite(v) for v in r["bpb"].values())
-    assert set(out["verdicts"]) == {"dedup"}
+    assert set(out["verdicts"]) == {"every step", "dedup"}
     assert set(out["verdicts"]["dedup"]["all"].split()) <= {"helps", "hurts", "within", "noise"}
     assert out["summary"]["full"]["all"][1] >= 0
     assert (directory / "ablate.png").stat().st_size > 0
     table = (directory / "results.md").read_text()
     assert "| no-dedup |" in table and "±" in table
-    # the check itself catches an eval document in a corpus (here: every train document "held out")
-    corpus = Corpus(directory / "variants" / "full")
-    shard = corpus.train[0]
+    # its variants were built from these sources: another eval set under the same name is refused
+    with pytest.raises(ExperimentError, match="another recipe or eval set"):
+        run_ablation(recipe, [], config=config, eval_bytes=2000, eval_doc_chars=500, groups=groups, root=root)
+    # the check itself catches an eval document in a corpus: by its id, or by its text under another id
+    full = directory / "variants" / "full"
+    encoder = Encoder(full / "tokenizer.json")
+    shard = Corpus(full).train[0]
     row = shard.index.slice(0, 1).to_pylist()[0]
-    leaked = {"wiki": [{"id": row["id"], "text": "not the text"}]}
-    with pytest.raises(ExperimentError, match="is in the train split"):
-        check_held_out(
-            directory / "variants" / "full",
-            leaked,
-            Encoder(directory / "variants" / "full" / "tokenizer.json"),
-        )
+    text = encoder.decode(shard.tokens[row["start"] + 1 : row["start"] + row["n_tokens"]])
+    for leaked in ({"id": row["id"], "text": "not the text"}, {"id": "another id", "text": text}):
+        with pytest.raises(ExperimentError, match="train split document .* is an eval document"):
+            check_held_out(full, {"wiki": [leaked]}, encoder)

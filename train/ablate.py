@@ -15,11 +15,12 @@ change the loss per token by itself, so `full` trains the one tokenizer and ever
 loads it (`tokenize: {tokenizer: ...}`); losses are also reported in bits per byte, which does
 not depend on the tokenizer at all.
 
-The evaluation set is taken out before any variant is built: per kind of source (by the source's
-name: web*, wiki*, books*, code*), the input documents of lowest id hash up to `eval_bytes` of
-text, as read (unfiltered: a junk web page stays in the web slice, as it would on the web). They
-and every input document with exactly their text are dropped from the sources the variants read,
-and each variant's shards are checked for their ids and their exact token sequences. Near
+The evaluation set is taken out before any variant is built: per kind of source (by the
+source's name: web*, wiki*, books*, code*), the first `doc_chars` characters of the input
+documents of lowest id hash, up to `eval_bytes` of text, as read (unfiltered: a junk web page
+stays in the web slice, as it would on the web). Those documents, and every input document with
+exactly their text, are dropped from the sources the variants read, and each variant's shards
+are checked for their ids and, decoded, for the eval texts. Near
 duplicates (a page that differs by a date) are not checked.
 
 Every run trains the same config for the same number of steps (the same token budget) with each
@@ -36,6 +37,7 @@ import json
 import math
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +50,7 @@ from pipeline.readers.common import BadRecord
 from pipeline.recipe import Recipe, build_steps, load_recipe
 from pipeline.run import list_units, read_unit
 from pipeline.run import run as run_pipeline
+from pipeline.sampling import lowest_within
 from pipeline.tokenizer import SEPARATOR, Encoder
 from train.checkpoint import LAST, load_checkpoint
 from train.config import config_from_dict
@@ -82,6 +85,10 @@ GROUPS: dict[str, tuple[str, ...]] = {
 }
 EVAL_KINDS = ("books", "wiki", "web", "code")  # a source belongs to the first kind its name starts with
 EVAL_BYTES = 40_000  # of text per kind: enough for a stable loss, little next to any variant's corpus
+# Each eval text is the start of its document, cut here: one 200 kB book or wiki article would
+# otherwise fill a kind's budget alone, and a loss measured on one document is one topic's.
+EVAL_DOC_CHARS = 4_000
+PREFIX = 100  # characters: the key an eval text is looked up by in a variant's decoded documents
 SPLIT = "split.json"  # written once the eval set and the sources are: they are kept
 ALL = "all"  # the column of every eval set together (total nats / total bytes)
 
@@ -92,6 +99,8 @@ def kind_of(source: str) -> str | None:
 
 
 def _id_hash(doc_id: str) -> int:
+    """A hash of its own, unrelated to the tokenize step's val split and tokenizer sample
+    (`val_hash`, `sample_hash`), so the eval slice is no particular part of either."""
     return int.from_bytes(hashlib.sha256(doc_id.encode()).digest()[:8], "big")
 
 
@@ -99,8 +108,9 @@ def _text_hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def split_sources(recipe: Recipe, directory: Path, eval_bytes: int) -> list[dict[str, Any]]:
-    """Write the eval set to `directory/eval/<kind>.jsonl` and the recipe's inputs without it to
+def split_sources(recipe: Recipe, directory: Path, eval_bytes: int, doc_chars: int) -> list[dict[str, Any]]:
+    """Write the eval set (each document's first `doc_chars` characters, up to `eval_bytes` per
+    kind) to `directory/eval/<kind>.jsonl` and the recipe's inputs without those documents (whole) to
     `directory/sources/<source>.jsonl.gz` (id, text and meta, which the jsonl reader reads back as
     they were); return the source specs the variants read. Records the readers reject are left
     out of both. Deterministic: the same inputs give the same files."""
@@ -110,22 +120,17 @@ def split_sources(recipe: Recipe, directory: Path, eval_bytes: int) -> list[dict
         docs[source].extend(d for d in read_unit(recipe, unit) if not isinstance(d, BadRecord))
     chosen: dict[str, list[Document]] = {}
     for kind in EVAL_KINDS:
-        pool = sorted(
-            (d for s, ds in docs.items() if kind_of(s) == kind for d in ds), key=lambda d: _id_hash(d.id)
-        )
-        taken, size = [], 0
-        for doc in pool:
-            if size >= eval_bytes:
-                break
-            taken.append(doc)
-            size += len(doc.text.encode())
-        if taken:
-            chosen[kind] = taken
+        pool = [d for s, ds in docs.items() if kind_of(s) == kind for d in ds]
+        hashes = np.array([_id_hash(d.id) for d in pool], dtype=np.uint64)
+        sizes = np.array([len(d.text[:doc_chars].encode()) for d in pool], dtype=np.int64)
+        if pool:
+            chosen[kind] = [pool[i] for i in lowest_within(hashes, sizes, eval_bytes)]
     held_out = {_text_hash(d.text) for ds in chosen.values() for d in ds}
     for kind, taken in chosen.items():
         with atomic_path(directory / "eval" / f"{kind}.jsonl") as tmp:
             tmp.write_text(
-                "".join(json.dumps({"id": d.id, "text": d.text}) + "\n" for d in taken), encoding="utf-8"
+                "".join(json.dumps({"id": d.id, "text": d.text[:doc_chars]}) + "\n" for d in taken),
+                encoding="utf-8",
             )
     specs = []
     for src in recipe.sources:
@@ -192,23 +197,21 @@ def build_variants(
 
 
 def check_held_out(corpus_dir: Path, eval_docs: dict[str, list[dict[str, str]]], encoder: Encoder) -> None:
-    """Raise if an eval document is in the corpus, by id or by its exact token sequence (so the
-    same text under another id), in either split. Near duplicates are not looked for."""
+    """Raise if an eval document is in the corpus, in either split: by its id, or by its text
+    under another id (a document whose decoded text starts with an eval text, which is the start
+    of its own document). Near duplicates are not looked for."""
     ids = {d["id"] for ds in eval_docs.values() for d in ds}
-    texts = [d["text"] for ds in eval_docs.values() for d in ds]
-    token_hashes = {
-        hashlib.sha256(t.astype(np.uint32).tobytes()).digest() for t in encoder.encode_batch(texts)
-    }
+    starts = {d["text"][:PREFIX]: d["text"] for ds in eval_docs.values() for d in ds}
     corpus = Corpus(corpus_dir)
     for split, shards in (("train", corpus.train), ("val", corpus.val)):
         for shard in shards:
             index = shard.index.to_pydict()
             for doc_id, start, n in zip(index["id"], index["start"], index["n_tokens"], strict=True):
-                tokens = np.asarray(shard.tokens[start : start + n], dtype=np.uint32)
-                if tokens.size and tokens[0] == corpus.sep_id:
-                    tokens = tokens[1:]
-                if doc_id in ids or hashlib.sha256(tokens.tobytes()).digest() in token_hashes:
-                    raise ExperimentError(f"{corpus_dir}: eval document {doc_id} is in the {split} split")
+                text = "" if doc_id in ids else encoder.decode(shard.tokens[start + 1 : start + n])
+                if doc_id in ids or (text[:PREFIX] in starts and text.startswith(starts[text[:PREFIX]])):
+                    raise ExperimentError(
+                        f"{corpus_dir}: {split} split document {doc_id} is an eval document (id or text)"
+                    )
 
 
 @torch.no_grad()
@@ -261,17 +264,19 @@ def summarize(
 
 
 def verdicts(summary: dict[str, dict[str, list[float]]], sets: list[str]) -> dict[str, dict[str, str]]:
-    """{group: {eval set: helps | hurts | within noise}} from each no-<group> variant against full."""
+    """{group: {eval set: helps | hurts | within noise}} from each no-<group> variant against full,
+    and for the whole recipe ("every step") from raw against full."""
     full = summary["full"]
     out = {}
     for variant, row in summary.items():
-        if not variant.startswith("no-"):
+        if variant == "full" or not (variant == "raw" or variant.startswith("no-")):
             continue
-        out[variant[3:]] = {}
+        group = "every step" if variant == "raw" else variant[3:]
+        out[group] = {}
         for s in sets:
             delta = row[s][0] - full[s][0]  # > 0: worse without the group, so the group helps
             noise = row[s][1] + full[s][1]
-            out[variant[3:]][s] = "helps" if delta > noise else "hurts" if delta < -noise else "within noise"
+            out[group][s] = "helps" if delta > noise else "hurts" if delta < -noise else "within noise"
     return out
 
 
@@ -280,10 +285,11 @@ def run_ablation(
     overrides: list[str],
     *,
     config: Path,
-    train_overrides: list[str] = (),  # type: ignore[assignment]
-    seeds: list[int] = (0, 1),  # type: ignore[assignment]
+    train_overrides: Sequence[str] = (),
+    seeds: Sequence[int] = (0, 1),
     name: str | None = None,
     eval_bytes: int = EVAL_BYTES,
+    eval_doc_chars: int = EVAL_DOC_CHARS,
     groups: dict[str, tuple[str, ...]] = GROUPS,
     root: Path = ROOT,
     parallel: int = 0,
@@ -308,11 +314,16 @@ def run_ablation(
     if restart:  # the eval set, the variants and the runs all go
         _clear(directory)
     write_json(directory / MARKER, {"name": name, "ablate": str(recipe_path)})  # ours, for --restart
-    split = {"fingerprint": recipe.fingerprint(), "eval_bytes": eval_bytes}
-    if (directory / SPLIT).exists() and read_json(directory / SPLIT)["split"] == split:
-        sources = read_json(directory / SPLIT)["sources"]  # kept from an interrupted ablation
+    split = {"fingerprint": recipe.fingerprint(), "eval_bytes": eval_bytes, "doc_chars": eval_doc_chars}
+    if (directory / SPLIT).exists():  # kept from an interrupted ablation, if of the same recipe
+        if read_json(directory / SPLIT)["split"] != split:
+            raise ExperimentError(
+                f"{directory} holds an ablation of another recipe or eval set: its variants were built "
+                "from other sources; pass --restart to discard it, or choose another --name"
+            )
+        sources = read_json(directory / SPLIT)["sources"]
     else:
-        sources = split_sources(recipe, directory, eval_bytes)
+        sources = split_sources(recipe, directory, eval_bytes, eval_doc_chars)
         write_json(directory / SPLIT, {"split": split, "sources": sources})
     variants = build_variants(recipe, directory, sources, groups)
     built = time.perf_counter()
@@ -322,7 +333,7 @@ def run_ablation(
         check_held_out(path, eval_docs, encoder)
     print(
         f"ablate: eval set {', '.join(f'{k} {len(v)} docs' for k, v in eval_docs.items())}: "
-        f"in no variant (ids and exact text checked; near duplicates not checked)"
+        f"in no variant (ids and texts checked; near duplicates not checked)"
     )
     results = run_experiment(exp)
     sep = encoder.tokenizer.token_to_id(SEPARATOR)
@@ -358,7 +369,7 @@ def run_ablation(
     return read_json(directory / "results.json")
 
 
-def _table(summary: dict[str, dict[str, list[float]]], sets: list[str], seeds: list[int]) -> list[str]:
+def _table(summary: dict[str, dict[str, list[float]]], sets: list[str], seeds: Sequence[int]) -> list[str]:
     return [
         f"Bits per byte on the fixed eval sets, mean ± half the min-max range over seeds {list(seeds)}:",
         "",

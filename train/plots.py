@@ -194,8 +194,9 @@ def plot_ablation(
         means = [row[s][0] for s in sets]
         spreads = [row[s][1] for s in sets]
         ax.bar(x + (i - (len(summary) - 1) / 2) * width, means, width, yerr=spreads, capsize=3, label=variant)
-    values = [row[s][0] for row in summary.values() for s in sets]
-    ax.set_ylim(bottom=min(values) * 0.95, top=max(values) * 1.02)
+    low = min(row[s][0] - row[s][1] for row in summary.values() for s in sets)
+    high = max(row[s][0] + row[s][1] for row in summary.values() for s in sets)
+    ax.set_ylim(bottom=low * 0.95, top=high * 1.03)
     ax.set_xticks(x, sets)
     ax.set_ylabel("bits per byte (lower is better)")
     ax.set_title(f"grist {title}")
