@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 RECIPE ?= recipes/default.yaml
 WORKERS ?= 2
 
-.PHONY: setup corpus train sweep sweep-dropout scaling test bench bench-setup-datatrove lint clean
+.PHONY: setup corpus train sweep sweep-dropout scaling ablate test bench bench-setup-datatrove lint clean
 
 setup: $(STAMP)
 
@@ -43,6 +43,13 @@ sweep-dropout: $(STAMP) out/default/manifest.json
 
 scaling: $(STAMP) out/default/manifest.json
 	$(BIN)/python -m train scaling recipes/train_small.yaml
+
+# What each step group of the default recipe is worth: raw, full and each group left out, one
+# small model per variant and seed, bits per byte on a fixed held-out eval set (its own corpora,
+# no need for out/default). `make ablate ABLATE="--train max_steps=30"` for a shorter one.
+ABLATE ?=
+ablate: $(STAMP)
+	$(BIN)/python -m train ablate recipes/default.yaml $(ABLATE)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

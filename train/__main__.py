@@ -4,6 +4,7 @@ python -m train [train] CONFIG [key=value ...] [--resume[=auto]]
 python -m train sample CKPT "prompt" [--tokens N] [--temperature T] [--top-k K] [--seed S]
 python -m train sweep CONFIG key=v1,v2,... [key=value ...] [--name N] [--parallel P] [--restart]
 python -m train scaling CONFIG [key=value ...] [--preset cpu|gpu] [--irreducible] [--name N] ...
+python -m train ablate RECIPE [key=value ...] [--config CONFIG] [--train key=value ...] [--seeds 0,1] ...
 torchrun --nproc_per_node=N -m train CONFIG ...       (DDP: NCCL on GPUs, gloo on CPUs)
 """
 
@@ -19,6 +20,7 @@ from tokenizers import Tokenizer
 
 from pipeline.config import RecipeError
 from pipeline.tokenizer import SEPARATOR, Encoder
+from train.ablate import EVAL_BYTES, run_ablation
 from train.checkpoint import LAST, CheckpointError, load_checkpoint
 from train.config import config_from_dict, load_config
 from train.data import CorpusError
@@ -78,6 +80,20 @@ def _cmd_scaling(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_ablate(args: argparse.Namespace) -> int:
+    run_ablation(
+        Path(args.recipe),
+        args.overrides,
+        config=Path(args.config),
+        train_overrides=args.train,
+        seeds=[int(s) for s in args.seeds.split(",")],
+        name=args.name,
+        eval_bytes=args.eval_bytes,
+        **_runner(args),
+    )
+    return 0
+
+
 def _experiment_options(p: argparse.ArgumentParser) -> None:
     """What every experiment command takes: where it goes, how many runs at once, starting over."""
     p.add_argument("--name", help="the experiment's directory under --root (default: from the command)")
@@ -93,7 +109,7 @@ def _experiment_options(p: argparse.ArgumentParser) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] not in ("train", "sample", "sweep", "scaling", "-h", "--help"):
+    if argv and argv[0] not in ("train", "sample", "sweep", "scaling", "ablate", "-h", "--help"):
         argv.insert(0, "train")  # `python -m train CONFIG` means `python -m train train CONFIG`
     parser = argparse.ArgumentParser(prog="python -m train", description="Train a GPT on a grist corpus.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -140,6 +156,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--irreducible", action="store_true", help="fit L(C) = E + A·C^-α (E: irreducible loss)")
     _experiment_options(p)
     p.set_defaults(fn=_cmd_scaling)
+    p = sub.add_parser(
+        "ablate",
+        help="corpus variants of a recipe (raw, full, each step group left out), one model each, "
+        "compared in bits per byte on a fixed held-out eval set",
+    )
+    p.add_argument("recipe", help="a corpus recipe, e.g. recipes/default.yaml")
+    p.add_argument("overrides", nargs="*", help="dotted overrides of the recipe, e.g. steps.2.threshold=0.5")
+    p.add_argument("--config", default="recipes/train_small.yaml", help="the train config of every run")
+    p.add_argument("--train", nargs="*", default=[], help="overrides of the train config, e.g. max_steps=30")
+    p.add_argument("--seeds", default="0,1", help="comma-separated seeds, each variant trained once per seed")
+    p.add_argument("--eval-bytes", type=int, default=EVAL_BYTES, help="bytes of eval text per kind of source")
+    _experiment_options(p)
+    p.set_defaults(fn=_cmd_ablate)
     args = parser.parse_args(argv)
     try:
         return args.fn(args)

@@ -177,3 +177,29 @@ def plot_scaling(
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     _save(fig, path)
+
+
+def plot_ablation(
+    summary: dict[str, dict[str, list[float]]], sets: list[str], path: str | Path, title: str
+) -> None:
+    """Bits per byte of every variant on every eval set: one group of bars per eval set, one bar
+    per variant, the seed spread as an error bar. The axis starts near the lowest bar, since the
+    differences between variants are small next to the losses themselves."""
+    fig, ax = plt.subplots(
+        figsize=(max(7, 1.6 * len(sets) * max(1, len(summary) / 4)), 4.8), layout="constrained"
+    )
+    width = 0.8 / len(summary)
+    x = np.arange(len(sets))
+    for i, (variant, row) in enumerate(summary.items()):
+        means = [row[s][0] for s in sets]
+        spreads = [row[s][1] for s in sets]
+        ax.bar(x + (i - (len(summary) - 1) / 2) * width, means, width, yerr=spreads, capsize=3, label=variant)
+    low = min(row[s][0] - row[s][1] for row in summary.values() for s in sets)
+    high = max(row[s][0] + row[s][1] for row in summary.values() for s in sets)
+    ax.set_ylim(bottom=low * 0.95, top=high * 1.03)
+    ax.set_xticks(x, sets)
+    ax.set_ylabel("bits per byte (lower is better)")
+    ax.set_title(f"grist {title}")
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(fontsize=8, ncol=2)
+    _save(fig, path)

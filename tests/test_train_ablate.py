@@ -1,0 +1,112 @@
+"""Ablation (train/ablate.py): a tiny ablation end to end on real documents from data/sample,
+and the fixed eval set held out of every variant."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from conftest import SAMPLE
+from test_train_corpus import tiny_config
+
+from pipeline.recipe import load_recipe
+from pipeline.tokenizer import Encoder
+from train.ablate import check_held_out, read_eval, run_ablation, variant_steps
+from train.data import Corpus
+from train.experiment import ExperimentError
+
+
+def small_source(tmp_path: Path, name: str, limit: int) -> Path:
+    """The first `limit` documents of a shipped sample file."""
+    path = tmp_path / "in" / name
+    path.parent.mkdir(exist_ok=True)
+    with (
+        gzip.open(SAMPLE / name, "rt", encoding="utf-8") as f,
+        gzip.open(path, "wt", encoding="utf-8") as out,
+    ):
+        for _, line in zip(range(limit), f, strict=False):
+            out.write(line)
+    return path
+
+
+def write_recipe(tmp_path: Path) -> Path:
+    sources = [
+        ("wiki", "wiki_wikitext2.jsonl.gz", 300),
+        ("books", "books_tinyshakespeare.jsonl.gz", 150),
+        ("code", "code_python_stdlib.jsonl.gz", 40),
+    ]
+    recipe = {
+        "name": "tiny",
+        "output_dir": str(tmp_path / "unused"),
+        "workers": 1,
+        "sources": [{"name": n, "path": str(small_source(tmp_path, f, k))} for n, f, k in sources],
+        "steps": [
+            {"step": "normalize"},
+            {"step": "exact_dedup"},
+            {"step": "tokenize", "vocab_size": 512, "val_fraction": 0.1},
+        ],
+    }
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    return path
+
+
+def test_a_tiny_ablation_runs_end_to_end_and_never_trains_on_its_eval_set(tmp_path: Path) -> None:
+    recipe = write_recipe(tmp_path)
+    config = tmp_path / "train.yaml"
+    config.write_text(
+        json.dumps(tiny_config(Path("unset"), tmp_path / "unused", max_steps=8, **{"eval.every": 4}))
+    )
+    groups = {"dedup": ("exact_dedup",)}
+    assert list(variant_steps(load_recipe(recipe), groups)) == ["raw", "full", "no-dedup"]
+    root = tmp_path / "experiments"
+    out = run_ablation(
+        recipe, [], config=config, seeds=[0, 1], eval_bytes=3000, eval_doc_chars=500, groups=groups, root=root
+    )
+    directory = root / "ablate-tiny"
+    eval_docs = read_eval(directory)
+    assert set(eval_docs) == {"wiki", "books", "code"}  # one slice per kind present
+    eval_ids = {d["id"] for docs in eval_docs.values() for d in docs}
+    # the slice is held out of every variant's corpus, both splits, and of the sources they read
+    for variant in ("raw", "full", "no-dedup"):
+        corpus = Corpus(directory / "variants" / variant)
+        ids = {i for s in [*corpus.train, *corpus.val] for i in s.index.column("id").to_pylist()}
+        assert ids and not ids & eval_ids
+        # the one tokenizer, trained on full
+        assert (directory / "variants" / variant / "tokenizer.json").read_text() == (
+            directory / "variants" / "full" / "tokenizer.json"
+        ).read_text()
+    for path in (directory / "sources").glob("*.jsonl.gz"):
+        with gzip.open(path, "rt", encoding="utf-8") as f:
+            assert not {json.loads(line)["id"] for line in f} & eval_ids
+    # every variant x seed trained with the same budget, evaluated in bits per byte on each set
+    runs = out["runs"]
+    assert sorted(r["id"] for r in runs) == sorted(
+        f"{v}-s{s}" for v in ("raw", "full", "no-dedup") for s in (0, 1)
+    )
+    assert len({r["tokens"] for r in runs}) == 1
+    for r in runs:
+        assert set(r["bpb"]) == {"wiki", "books", "code", "all"}
+        assert all(0 < v < 20 and np.isfinite(v) for v in r["bpb"].values())
+    assert set(out["verdicts"]) == {"every step", "dedup"}
+    assert set(out["verdicts"]["dedup"]["all"].split()) <= {"helps", "hurts", "within", "noise"}
+    assert out["summary"]["full"]["all"][1] >= 0
+    assert (directory / "ablate.png").stat().st_size > 0
+    table = (directory / "results.md").read_text()
+    assert "| no-dedup |" in table and "±" in table
+    # its variants were built from these sources: another eval set under the same name is refused
+    with pytest.raises(ExperimentError, match="another recipe or eval set"):
+        run_ablation(recipe, [], config=config, eval_bytes=2000, eval_doc_chars=500, groups=groups, root=root)
+    # the check itself catches an eval document in a corpus: by its id, or by its text under another id
+    full = directory / "variants" / "full"
+    encoder = Encoder(full / "tokenizer.json")
+    shard = Corpus(full).train[0]
+    row = shard.index.slice(0, 1).to_pylist()[0]
+    text = encoder.decode(shard.tokens[row["start"] + 1 : row["start"] + row["n_tokens"]])
+    for leaked in ({"id": row["id"], "text": "not the text"}, {"id": "another id", "text": text}):
+        with pytest.raises(ExperimentError, match="train split document .* is an eval document"):
+            check_held_out(full, {"wiki": [leaked]}, encoder)
