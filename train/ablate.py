@@ -5,7 +5,7 @@ corpus variants of one recipe and trains the same small model on each, through t
 runner (train/experiment.py: kept, resumable). Everything lands in `out/experiments/ablate-<name>/`:
 
     sources/<source>.jsonl.gz   the recipe's inputs minus the evaluation documents
-    eval/<kind>.jsonl           the fixed evaluation set, one file per kind of source
+    eval/<set>.jsonl            the fixed evaluation set, one file per set (EVAL_SETS)
     variants/<variant>/         each variant's corpus (a pipeline output directory)
     runs/ results.json results.md ablate.png
 
@@ -15,12 +15,12 @@ change the loss per token by itself, so `full` trains the one tokenizer and ever
 loads it (`tokenize: {tokenizer: ...}`); losses are also reported in bits per byte, which does
 not depend on the tokenizer at all.
 
-The evaluation set is taken out before any variant is built: per kind of source (by the
-source's name: web*, wiki*, books*, code*), the first `doc_chars` characters of the input
-documents of lowest id hash, up to `eval_bytes` of text, as read (unfiltered: a junk web page
-stays in the web slice, as it would on the web). Those documents, and every input document with
-exactly their text, are dropped from the sources the variants read, and each variant's shards
-are checked for their ids and, decoded, for the eval texts. Near
+The evaluation set is taken out before any variant is built: per evaluation set (`EVAL_SETS`:
+books, wiki articles, web pages people labelled good, code, and web pages people labelled low
+quality, by source name and the documents' labels), the first `doc_chars` characters of the
+input documents of lowest id hash, up to `eval_bytes` of text, as read. Those documents, and
+every input document with exactly their text, are dropped from the sources the variants read,
+and each variant's shards are checked for their ids and, decoded, for the eval texts. Near
 duplicates (a page that differs by a date) are not checked.
 
 Every run trains the same config for the same number of steps (the same token budget) with each
@@ -37,7 +37,7 @@ import json
 import math
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +83,18 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "dedup": ("exact_dedup", "minhash_dedup"),
     "decontaminate": ("decontaminate",),
 }
-EVAL_KINDS = ("books", "wiki", "web", "code")  # a source belongs to the first kind its name starts with
+# The evaluation sets: (name, source-name prefix, the documents of those sources it takes). "web" is
+# the pages people labelled good (DCLM's annotations), "web-low" those they labelled low quality:
+# a filter that helps should lower the first's loss more than the second's. The shipped sample has
+# no technical documentation; a recipe that has it names a source for it here.
+EVAL_SETS: tuple[tuple[str, str, Callable[[dict[str, Any]], bool]], ...] = (
+    ("books", "books", lambda meta: True),
+    ("wiki", "wiki", lambda meta: not meta.get("redirect")),
+    ("web", "web", lambda meta: meta.get("quality_label") == 1),
+    ("code", "code", lambda meta: True),
+    ("web-low", "web", lambda meta: meta.get("quality_label") == 0),
+)
+EVAL_KINDS = tuple(name for name, _, _ in EVAL_SETS)
 EVAL_BYTES = 40_000  # of text per kind: enough for a stable loss, little next to any variant's corpus
 # Each eval text is the start of its document, cut here: one 200 kB book or wiki article would
 # otherwise fill a kind's budget alone, and a loss measured on one document is one topic's.
@@ -93,9 +104,10 @@ SPLIT = "split.json"  # written once the eval set and the sources are: they are 
 ALL = "all"  # the column of every eval set together (total nats / total bytes)
 
 
-def kind_of(source: str) -> str | None:
-    """The eval kind of a source, by its name (`web-cc` -> web); None: no eval slice taken."""
-    return next((k for k in EVAL_KINDS if source.startswith(k)), None)
+def in_eval_set(name: str, source: str, doc: Document) -> bool:
+    """Whether `doc`, of recipe source `source`, is a candidate for the eval set `name`."""
+    prefix, takes = next((p, t) for n, p, t in EVAL_SETS if n == name)
+    return source.startswith(prefix) and takes(doc.meta)
 
 
 def _id_hash(doc_id: str) -> int:
@@ -120,7 +132,7 @@ def split_sources(recipe: Recipe, directory: Path, eval_bytes: int, doc_chars: i
         docs[source].extend(d for d in read_unit(recipe, unit) if not isinstance(d, BadRecord))
     chosen: dict[str, list[Document]] = {}
     for kind in EVAL_KINDS:
-        pool = [d for s, ds in docs.items() if kind_of(s) == kind for d in ds]
+        pool = [d for s, ds in docs.items() for d in ds if in_eval_set(kind, s, d)]
         hashes = np.array([_id_hash(d.id) for d in pool], dtype=np.uint64)
         sizes = np.array([len(d.text[:doc_chars].encode()) for d in pool], dtype=np.int64)
         if pool:
