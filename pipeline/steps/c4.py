@@ -56,7 +56,8 @@ class C4Filter(Filter):
       keeps a page whose menu lines it strips; what is left of a page of chrome is then its
       longer footer lines (cookie and copyright notices, "Follow us on Twitter"), which pass
       every later rule, and FineWeb's line rules, run after C4, never see the menu. On the
-      filter evaluation's dev split no clean prose kind lost a page to it. The anchor is
+      filter evaluation's dev split it removes 76 % of the boilerplate pages, and 6 of 1,573
+      clean documents (2 MediaWiki articles, 3 READMEs, a changelog). The anchor is
       RefinedWeb's (DCLM's `word_removal_ratio_filter`): a page whose line corrections removed
       more than 5 % of its words goes. grist counts C4's line removals and menu items and
       allows half, because its menu-item count also sees headings; RefinedWeb's own line

@@ -55,8 +55,10 @@ def unwrap(text: str) -> str:
     return "\n".join(out)
 
 
-MENU_SEPARATORS = re.compile(r"\n| \| | · | • | > |\t| {2,}")  # how menus and breadcrumbs are laid out
-_LAYOUT = (" | ", " · ", " • ", " > ", "\t", "  ")  # MENU_SEPARATORS other than the line break
+_MENU_MARKS = (" | ", " · ", " • ", " > ")  # separators that are tokens of their own
+_LAYOUT = (*_MENU_MARKS, "\t", "  ")  # and runs of blanks
+# How menus and breadcrumbs are laid out: line breaks, the marks above, tabs, runs of spaces.
+MENU_SEPARATORS = re.compile("|".join(["\n", *map(re.escape, _MENU_MARKS), "\t", " {2,}"]))
 MENU_ITEM_WORDS = 5  # a segment of at most this many words, without a sentence's end, is a menu item
 _CLAUSE_END = (".", "!", "?", ":", ";", ",", '"', "'", "”", "’")
 
@@ -85,4 +87,4 @@ def menu_words(line: str) -> int:
         return 0  # one segment of more than five words: no menu item (the common case, cheaply)
     segments = MENU_SEPARATORS.split(line)
     items = sum(len(seg.split()) for seg in segments if seg.strip() and is_menu_item(seg.strip()))
-    return items + sum(map(line.count, (" | ", " · ", " • ", " > ")))
+    return items + sum(map(line.count, _MENU_MARKS))
