@@ -170,7 +170,7 @@ def configs(dt: dict[str, Any]) -> list[Config]:
     gr_off = dict.fromkeys(("dup_para_frac", "dup_para_char_frac", "dup_line_frac", "dup_line_char_frac"))
     gr_dt_off = gr_off | {"top_n_grams": [], "dup_n_grams": []}
     # grist counts a passage's third copy as repetition (copies=2); datatrove, every repeat
-    gr_grist_off = gr_off | {"top_n_grams": {}, "dup_n_grams": {}, "copies": 1}
+    gr_grist_off = gr_off | {"top_n_grams": {}, "dup_n_grams": {}, "copies": 1, "max_keyword_share": None}
     out.append(Config("gopher_repetition", "all rules", {}, {}, TOKENS, True))
     edge_lines = "departs: datatrove also counts an empty first/last line"
     for rule, value, claim in (

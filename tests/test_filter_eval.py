@@ -11,6 +11,8 @@ import pytest
 
 from bench.filter_eval import build, junk, shared_sources, split
 from bench.filter_eval.common import Item, rng, words
+from pipeline.steps.gopher_repetition import KEYWORD_WINDOW, NOT_KEYWORDS
+from pipeline.text.stats import keyword_stats, text_stats
 
 
 @pytest.fixture(scope="module")
@@ -76,6 +78,18 @@ def test_repeated_lines_repeat(pool):
         counts = Counter(lines)
         repeated = sum(c for c in counts.values() if c > 1)
         assert repeated >= 0.6 * len(lines), variant
+
+
+def test_keyword_spam_is_what_the_keyword_rule_reads_as_stuffing(pool):
+    """Generated spam has the few repeated keywords and poor vocabulary the rule looks for; the
+    book chunks it was made beside have neither."""
+    spam = [text for text, _, _ in samples("keyword_spam", pool, 60)]
+    share, diversity = keyword_stats(text_stats(spam), NOT_KEYWORDS, KEYWORD_WINDOW)
+    assert ((share > 0.2) & (diversity < 0.62)).mean() >= 0.9
+    share, diversity = keyword_stats(
+        text_stats([text for _, text in pool.docs]), NOT_KEYWORDS, KEYWORD_WINDOW
+    )
+    assert share.max() < 0.1 and diversity.min() > 0.7
 
 
 def test_very_short_is_under_ten_words(pool):

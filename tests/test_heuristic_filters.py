@@ -24,10 +24,17 @@ from pipeline.steps.c4 import CITATION, C4Filter
 from pipeline.steps.code_quality import CodeQualityFilter
 from pipeline.steps.fineweb import FineWebFilter
 from pipeline.steps.gopher_quality import GopherQualityFilter
-from pipeline.steps.gopher_repetition import GopherRepetitionFilter
+from pipeline.steps.gopher_repetition import NOT_KEYWORD_WORDS, NOT_KEYWORDS, GopherRepetitionFilter
 from pipeline.text.kind import PARAGRAPH_LINE, _bracket_signals, detect_kind
 from pipeline.text.lines import unwrap
-from pipeline.text.stats import clear_cache, duplicate_stats, paragraphs, repeated_ngrams, text_stats
+from pipeline.text.stats import (
+    clear_cache,
+    duplicate_stats,
+    keyword_stats,
+    paragraphs,
+    repeated_ngrams,
+    text_stats,
+)
 
 SAMPLE = Path(__file__).parents[1] / "data/sample"
 
@@ -254,6 +261,72 @@ def test_repeated_real_document_trips_repetition_rules():
     assert GopherRepetitionFilter().filter(Document("x", "", "")) == "empty"
 
 
+def _plain_keyword_stats(text: str, window: int) -> tuple[float, float]:
+    """keyword_stats the slow, obvious way, from the definitions: every window visited."""
+
+    def symbol(c: str) -> bool:
+        return unicodedata.category(c)[0] in "PS" or unicodedata.category(c) == "Cc"
+
+    def core(token: str) -> str:
+        for _ in range(2):
+            token = token[1:] if token and symbol(token[0]) else token
+            token = token[:-1] if token and symbol(token[-1]) else token
+        return "".join(c.lower() if c.isascii() else c for c in token)
+
+    tokens = text.split()
+    n_words = sum(any(not symbol(c) for c in t) for t in tokens)
+    content = [
+        core(t)
+        for t in tokens
+        if any(c.isalpha() for c in t) and not any(c in t for c in "/@<") and core(t) not in NOT_KEYWORD_WORDS
+    ]
+    top3 = sum(n for _, n in Counter(content).most_common(3)) / n_words if n_words else 0.0
+    if not content:
+        return top3, 1.0
+    width = min(window, len(content))
+    runs = [len(set(content[i : i + width])) / width for i in range(len(content) - width + 1)]
+    return top3, sum(runs) / len(runs)
+
+
+def test_keyword_stats_match_a_plain_count_on_real_text():
+    texts = [d.text for d in docs()][::23]
+    texts += ["", "the of and", "a b", "cbd oil " * 30, "x@y.z https://a.b/c", "(Cbd), CBD. cbd!! <b>cbd"]
+    for window in (1, 7, 25):
+        top3, diversity = keyword_stats(text_stats(texts), NOT_KEYWORDS, window)
+        for text, a, b in zip(texts, top3, diversity, strict=True):
+            assert (a, b) == pytest.approx(_plain_keyword_stats(text, window), abs=1e-12)
+
+
+def test_keyword_stuffing_needs_a_few_words_and_a_poor_vocabulary():
+    """Only the keyword rule on: sample prose is kept, a real page stuffed with keywords is not."""
+    only_keywords = GopherRepetitionFilter(
+        dup_para_frac=None,
+        dup_para_char_frac=None,
+        dup_line_frac=None,
+        dup_line_char_frac=None,
+        top_n_grams={},
+        dup_n_grams={},
+    )
+    prose = docs(
+        lambda r: (
+            r["source"]
+            in {"gutenberg", "shakespeare", "dclm-annotated-cc", "wikipedia-en-dump", "wikipedia-wikitext2"}
+        )
+    )
+    assert len(prose) > 1000
+    assert verdicts(only_keywords, prose) == Counter(
+        {True: len(prose) - 1, "keyword_stuffing": 1}
+    )  # pg2701-0000
+    page = doc("dclm-majority-0008").text.split()
+    keywords = ["cheap locksmith Denver", "best locksmith Denver", "locksmith near me", "emergency locksmith"]
+    stuffed = [" ".join([*page[i : i + 3], keywords[i // 3 % 4]]) for i in range(0, 240, 3)]
+    stuffed_doc = Document("s", "", ". ".join(stuffed))
+    assert only_keywords.filter(stuffed_doc) == "keyword_stuffing"
+    # the same page with the keywords as links is a page of addresses, not of keywords
+    linked = Document("l", "", ". ".join(s.replace(" ", "/") for s in stuffed))
+    assert only_keywords.filter(linked) is True
+
+
 def test_c4_drops_boilerplate_lines_and_strips_citations():
     wiki = doc("html-dclm-wikipedia_paragraph2")
     assert len(CITATION.findall(wiki.text)) > 100
@@ -333,7 +406,12 @@ def test_clean_book_prose_passes_the_gopher_filters():
     books = docs(
         lambda r: r["source"] == "gutenberg" and meta(r, "part") == "body" and meta(r, "language") == "en"
     )
-    assert verdicts(GopherRepetitionFilter(), books)[True] == len(books)
+    # all kept but a page of Moby-Dick's table of contents: "CHAPTER" 62 times among few other words
+    # reads as keyword stuffing
+    found = GopherRepetitionFilter().filter_batch(books)
+    removed = {d.id: v for d, v in zip(books, found, strict=True) if v is not True}
+    assert removed == {"pg2701-0000": "keyword_stuffing"}
+    assert "CHAPTER 62. The Dart." in doc("pg2701-0000").text
     assert verdicts(GopherQualityFilter(), books)[True] >= 0.9 * len(books)
     assert verdicts(C4Filter(), books)[True] >= 0.95 * len(books)
 

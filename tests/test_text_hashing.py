@@ -42,6 +42,20 @@ def test_span_hashes_equal_the_reference(monkeypatch: pytest.MonkeyPatch, shared
     assert len(hashing._POWERS.up) <= shared_units  # longer requests got tables of their own
 
 
+def test_changed_spans_hash_as_the_changed_array() -> None:
+    """`changes` (case folding's +32 at each capital) equals hashing the folded text itself."""
+    text = load_sample("web_dclm_quality_labeled.jsonl.gz")[0].text
+    units = np.frombuffer(text.encode("utf-32-le"), np.uint32)
+    capitals = np.flatnonzero((units >= ord("A")) & (units <= ord("Z")))
+    assert len(capitals) > 10
+    folded = np.frombuffer(text.translate({c: c + 32 for c in range(65, 91)}).encode("utf-32-le"), np.uint32)
+    starts, ends = spans(len(units), 300, seed=7)
+    changes = (capitals, np.full(len(capitals), 32, np.uint64))
+    changed = SpanHasher(units).hashes(starts, ends, with_length=True, changes=changes)
+    assert changed.tolist() == SpanHasher(folded).hashes(starts, ends, with_length=True).tolist()
+    assert changed.tolist() != SpanHasher(units).hashes(starts, ends, with_length=True).tolist()
+
+
 def test_length_tells_leading_zeros_apart() -> None:
     units = np.array([0, 7, 7, 0, 0, 7], np.uint32)  # "\0a", "a" and "\0\0a" as code points
     starts, ends = np.array([0, 1, 3]), np.array([2, 2, 6])

@@ -123,25 +123,43 @@ class SpanHasher:
 
     `units` is an unsigned integer array (uint8 bytes, uint32 code points...)."""
 
-    __slots__ = ("prefix", "up")
+    __slots__ = ("down", "prefix", "up")
 
     def __init__(self, units: np.ndarray) -> None:
         n = len(units)
-        self.up, down = _POWERS.get(n)
+        self.up, self.down = _POWERS.get(n)
         self.prefix = np.zeros(n + 1, _U64)
-        np.cumsum(np.multiply(units, down[:n], dtype=_U64), out=self.prefix[1:])
+        np.cumsum(np.multiply(units, self.down[:n], dtype=_U64), out=self.prefix[1:])
 
-    def polynomials(self, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-        """`polynomial` of each span, unmixed (0 for an empty span)."""
-        return (self.prefix[ends] - self.prefix[starts]) * self.up[ends - 1]
+    def polynomials(
+        self, starts: np.ndarray, ends: np.ndarray, changes: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> np.ndarray:
+        """`polynomial` of each span, unmixed (0 for an empty span). `changes` = (at, add):
+        the spans as if `add[i]` were added to the unit at `at[i]` (`at` sorted), for a few
+        changes (case folding: +32 at each capital) without a second prefix sum."""
+        inner = self.prefix[ends] - self.prefix[starts]
+        if changes is not None:
+            at, add = changes
+            acc = np.zeros(len(at) + 1, _U64)
+            np.cumsum(np.multiply(add, self.down[at], dtype=_U64), out=acc[1:])
+            inner += acc[np.searchsorted(at, ends)] - acc[np.searchsorted(at, starts)]
+        return inner * self.up[ends - 1]
 
-    def hashes(self, starts: np.ndarray, ends: np.ndarray, *, with_length: bool = False) -> np.ndarray:
-        """`hash_units` of each span. A leading zero unit adds nothing to the polynomial, so
-        spans differing only by leading zeros collide: harmless where zero is never inside a
-        span (`words` maps separators to 0 and never hashes them), not where it can be (a NUL
-        character in a token). `with_length` mixes the span's length in first, which tells
-        them apart (the values are then no longer `hash_units`)."""
-        poly = self.polynomials(starts, ends)
+    def hashes(
+        self,
+        starts: np.ndarray,
+        ends: np.ndarray,
+        *,
+        with_length: bool = False,
+        changes: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> np.ndarray:
+        """`hash_units` of each span (with `changes` as in `polynomials`). A leading zero unit
+        adds nothing to the polynomial, so spans differing only by leading zeros collide:
+        harmless where zero is never inside a span (`words` maps separators to 0 and never
+        hashes them), not where it can be (a NUL character in a token). `with_length` mixes
+        the span's length in first, which tells them apart (the values are then no longer
+        `hash_units`)."""
+        poly = self.polynomials(starts, ends, changes)
         if with_length:
             poly ^= (ends - starts).astype(_U64) * _U64(LENGTH_SALT)
         return fmix64_array(poly)

@@ -44,6 +44,8 @@ from pipeline.text.hashing import NGRAM_BASE, SpanHasher, fmix64_array
 _SPACE = np.uint8(1)  # str.isspace(): the separators of str.split()
 _SYMBOL = np.uint8(2)  # Unicode P*, S*, Cc: punctuation, symbols, control characters
 _LETTER = np.uint8(4)  # str.isalpha()
+_ADDRESS = np.uint8(8)  # "/", "@", "<": in web and e-mail addresses, file paths, markup tags
+_CAPITAL = np.uint8(16)  # A-Z, folded to a-z for vocabulary
 
 
 def _char_class(ch: str) -> int:
@@ -53,6 +55,10 @@ def _char_class(ch: str) -> int:
     cls = int(_LETTER) if ch.isalpha() else 0
     if category[0] in "PS" or category == "Cc":
         cls |= int(_SYMBOL)
+    if ch in "/@<":
+        cls |= int(_ADDRESS)
+    if "A" <= ch <= "Z":
+        cls |= int(_CAPITAL)
     return cls
 
 
@@ -96,6 +102,8 @@ class TextStats:
     hashes: np.ndarray  # uint64 fingerprint of each token, in order
     lengths: np.ndarray  # int64 length of each token in characters
     core_hashes: np.ndarray  # uint64 fingerprint of each token without up to 2 symbols per edge
+    vocab_hashes: np.ndarray  # uint64 the same of the core with ASCII letters lower-cased; 0 for a
+    # token without a letter or holding "/", "@" or "<" (an address, a path, a tag: not vocabulary)
 
     @property
     def n_tokens(self) -> int:
@@ -144,6 +152,21 @@ def _analyze_chunk(texts: Sequence[str]) -> list[TextStats]:
         core_start += symbol[np.minimum(core_start, last_char)] & (core_start < core_end)
         core_end -= symbol[np.maximum(core_end - 1, 0)] & (core_start < core_end)
     core_hashes = spans.hashes(core_start, core_end, with_length=True)
+    # Vocabulary: the core case-folded, rehashed only for the tokens holding a capital.
+    marks = np.flatnonzero(cls & (_CAPITAL | _ADDRESS))  # a few percent of the characters
+    capitals = marks[(cls[marks] & _CAPITAL) != 0]
+    capped = np.searchsorted(starts, capitals, side="right") - 1  # sorted, with repeats
+    capped = capped[np.diff(capped, prepend=-1) != 0]
+    vocab_hashes = core_hashes.copy()
+    vocab_hashes[capped] = spans.hashes(
+        core_start[capped],
+        core_end[capped],
+        with_length=True,
+        changes=(capitals, np.full(len(capitals), ord("a") - ord("A"), np.uint64)),
+    )
+    vocab_hashes[~has_letter] = 0
+    addresses = marks[(cls[marks] & _ADDRESS) != 0]
+    vocab_hashes[np.searchsorted(starts, addresses, side="right") - 1] = 0
 
     doc_starts = np.zeros(len(texts) + 1, np.int64)
     np.cumsum([len(t) + 1 for t in texts], out=doc_starts[1:])
@@ -164,6 +187,7 @@ def _analyze_chunk(texts: Sequence[str]) -> list[TextStats]:
             hashes=hashes[bounds[i] : bounds[i + 1]],
             lengths=lengths[bounds[i] : bounds[i + 1]],
             core_hashes=core_hashes[bounds[i] : bounds[i + 1]],
+            vocab_hashes=vocab_hashes[bounds[i] : bounds[i + 1]],
         )
         for i, text in enumerate(texts)
     ]
@@ -384,3 +408,69 @@ def paragraphs(text: str) -> list[str]:
     at "\\n\\n" leaves a run of 2k+1 newlines as one "\\n" opening the next part, and a run of
     2k+2 as an empty part; both are undone below."""
     return list(filter(None, map(str.lstrip, text.strip().split("\n\n"), repeat("\n"))))
+
+
+_TEXT_BITS = 20  # keyword_stats: texts of a call, in the high bits of a word's key
+_HASH_SHIFT = np.uint64(64 - _TEXT_BITS)
+
+
+def keyword_stats(
+    stats: Sequence[TextStats], ignore: np.ndarray, window: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """How much of each text a few keywords take, and how varied its vocabulary is.
+
+    Works on *content words*: tokens whose `vocab_hashes` (the case-folded core) is neither 0
+    (no letter; an address, path or tag: "https://github.com/org/repo" is not vocabulary, and a
+    README full of badge links would otherwise read as a page repeating "github") nor in the
+    sorted array `ignore` (function words, short words: `word_fingerprints` of lower-case
+    words). Returns two float arrays, one value per text:
+
+    * `top3`: the occurrences of the text's three most frequent content words, as a share of
+      its words (`TextStats.n_words`; 0 for a text without words);
+    * `diversity`: the moving-average type-token ratio (MATTR, Covington & McFall 2010) of
+      its content words: the share of distinct words in every run of `window` consecutive
+      content words, averaged over all runs (over the whole sequence when it is shorter;
+      1 without content words). MATTR, unlike a plain type-token ratio, does not fall as
+      a text grows.
+
+    All windows are counted without visiting them: a word at position j is the first of its
+    kind in the window starting at s exactly when its previous occurrence lies before s, so
+    it is counted by the windows s in (max(prev, j - window), j], clipped to the windows
+    that exist. Only a previous occurrence less than `window` words back matters, so it is
+    found by comparing the word sequence with itself shifted by 1 .. window - 1, not by
+    sorting. Counting words sorts one key a word: its text in the high bits, its hash below,
+    so two different words of one text share a key only when 44 bits of their hashes agree."""
+    n = len(stats)
+    if n >= 1 << _TEXT_BITS:
+        raise ValueError(f"keyword_stats takes fewer than {1 << _TEXT_BITS} texts at once, not {n}")
+    n_words = np.array([s.n_words for s in stats], np.int64)
+    tokens = np.concatenate([s.vocab_hashes for s in stats]) if n else np.zeros(0, np.uint64)
+    token_doc = np.repeat(np.arange(n), [s.n_tokens for s in stats])
+    spot = np.minimum(np.searchsorted(ignore, tokens), max(len(ignore) - 1, 0))
+    content = (tokens != 0) & (ignore[spot] != tokens if len(ignore) else True)
+    hashes, doc = tokens[content], token_doc[content]
+    n_content = np.bincount(doc, minlength=n)
+    pos = np.arange(len(hashes)) - (np.cumsum(n_content) - n_content)[doc]
+
+    prev = pos - window  # no earlier copy within reach: as good as none
+    for back in range(window - 1, 0, -1):  # the nearest copy is written last
+        copy = (hashes[back:] == hashes[:-back]) & (doc[back:] == doc[:-back])
+        prev[back:][copy] = pos[back:][copy] - back
+    width_all = np.minimum(window, n_content)
+    width = width_all[doc]
+    lo = np.maximum(np.maximum(prev + 1, pos - width + 1), 0)
+    hi = np.minimum(pos, n_content[doc] - width)
+    counted = np.bincount(doc, np.maximum(hi - lo + 1, 0), minlength=n)
+    runs = (n_content - width_all + 1) * width_all
+    diversity = np.divide(counted, runs, out=np.ones(n), where=n_content > 0)
+
+    keys = np.sort((doc.astype(np.uint64) << _HASH_SHIFT) | (hashes >> np.uint64(_TEXT_BITS)))
+    starts = np.flatnonzero(np.diff(keys, prepend=~keys[:1]) != 0) if len(keys) else np.zeros(0, np.int64)
+    counts = np.diff(np.append(starts, len(keys)))
+    group_doc = (keys[starts] >> _HASH_SHIFT).astype(np.int64)
+    by_count = np.lexsort((-counts, group_doc))
+    ranked_doc = group_doc[by_count]
+    rank = np.arange(len(by_count)) - np.searchsorted(ranked_doc, ranked_doc)
+    top = by_count[rank < 3]
+    top3 = np.bincount(group_doc[top], counts[top], minlength=n)
+    return np.divide(top3, n_words, out=np.zeros(n), where=n_words > 0), diversity
