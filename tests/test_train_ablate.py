@@ -15,7 +15,7 @@ from test_train_corpus import tiny_config
 
 from pipeline.recipe import load_recipe
 from pipeline.tokenizer import Encoder
-from train.ablate import check_held_out, read_eval, run_ablation, variant_steps
+from train.ablate import NearCopies, check_held_out, read_eval, run_ablation, variant_steps
 from train.data import Corpus
 from train.experiment import ExperimentError
 
@@ -31,6 +31,11 @@ def small_source(tmp_path: Path, name: str, limit: int) -> Path:
         for _, line in zip(range(limit), f, strict=False):
             out.write(line)
     return path
+
+
+def _sample_text(doc_id: str) -> str:
+    with gzip.open(SAMPLE / "code_python_stdlib.jsonl.gz", "rt", encoding="utf-8") as f:
+        return next(r["text"] for r in map(json.loads, f) if r["id"] == doc_id)
 
 
 def write_recipe(tmp_path: Path) -> Path:
@@ -61,18 +66,25 @@ def test_a_tiny_ablation_runs_end_to_end_and_never_trains_on_its_eval_set(tmp_pa
     config.write_text(
         json.dumps(tiny_config(Path("unset"), tmp_path / "unused", max_steps=8, **{"eval.every": 4}))
     )
-    groups = {"dedup": ("exact_dedup",)}
-    assert list(variant_steps(load_recipe(recipe), groups)) == ["raw", "full", "no-dedup"]
+    groups = {"normalize": ("normalize",), "dedup": ("exact_dedup",)}
+    variants = ["raw", "+normalize", "full", "no-normalize", "no-dedup"]
+    steps = variant_steps(load_recipe(recipe), groups)
+    assert list(steps) == variants
+    assert [s["step"] for s in steps["+normalize"]] == ["normalize", "tokenize"]  # added in order
+    assert [s["step"] for s in steps["no-normalize"]] == ["exact_dedup", "tokenize"]
     root = tmp_path / "experiments"
     out = run_ablation(
         recipe, [], config=config, seeds=[0, 1], eval_bytes=3000, eval_doc_chars=500, groups=groups, root=root
     )
     directory = root / "ablate-tiny"
     eval_docs = read_eval(directory)
-    assert set(eval_docs) == {"wiki", "books", "code"}  # one slice per kind present
+    assert set(eval_docs) == {"wiki", "books", "code", "docs"}  # one slice per kind present
+    # docs are module docstrings, of other files than the code slice's
+    assert all(d["text"] in _sample_text(d["id"]) and '"""' not in d["text"] for d in eval_docs["docs"])
+    assert not {d["id"] for d in eval_docs["docs"]} & {d["id"] for d in eval_docs["code"]}
     eval_ids = {d["id"] for docs in eval_docs.values() for d in docs}
     # the slice is held out of every variant's corpus, both splits, and of the sources they read
-    for variant in ("raw", "full", "no-dedup"):
+    for variant in variants:
         corpus = Corpus(directory / "variants" / variant)
         ids = {i for s in [*corpus.train, *corpus.val] for i in s.index.column("id").to_pylist()}
         assert ids and not ids & eval_ids
@@ -85,15 +97,19 @@ def test_a_tiny_ablation_runs_end_to_end_and_never_trains_on_its_eval_set(tmp_pa
             assert not {json.loads(line)["id"] for line in f} & eval_ids
     # every variant x seed trained with the same budget, evaluated in bits per byte on each set
     runs = out["runs"]
-    assert sorted(r["id"] for r in runs) == sorted(
-        f"{v}-s{s}" for v in ("raw", "full", "no-dedup") for s in (0, 1)
-    )
+    assert sorted(r["id"] for r in runs) == sorted(f"{v}-s{s}" for v in variants for s in (0, 1))
     assert len({r["tokens"] for r in runs}) == 1
     for r in runs:
-        assert set(r["bpb"]) == {"wiki", "books", "code", "all"}
+        assert set(r["bpb"]) == {"wiki", "books", "code", "docs", "all"}
         assert all(0 < v < 20 and np.isfinite(v) for v in r["bpb"].values())
-    assert set(out["verdicts"]) == {"every step", "dedup"}
-    assert set(out["verdicts"]["dedup"]["all"].split()) <= {"helps", "hurts", "within", "noise"}
+    assert set(out["verdicts"]) == {
+        "every step",
+        "adding normalize",
+        "adding dedup",
+        "leaving out normalize",
+        "leaving out dedup",
+    }
+    assert set(out["verdicts"]["adding dedup"]["all"].split()) <= {"helps", "hurts", "within", "noise"}
     assert out["summary"]["full"]["all"][1] >= 0
     assert (directory / "ablate.png").stat().st_size > 0
     table = (directory / "results.md").read_text()
@@ -107,6 +123,24 @@ def test_a_tiny_ablation_runs_end_to_end_and_never_trains_on_its_eval_set(tmp_pa
     shard = Corpus(full).train[0]
     row = shard.index.slice(0, 1).to_pylist()[0]
     text = encoder.decode(shard.tokens[row["start"] + 1 : row["start"] + row["n_tokens"]])
-    for leaked in ({"id": row["id"], "text": "not the text"}, {"id": "another id", "text": text}):
+    words = text.split()
+    edited = " ".join(["Today"] + words[:40] + ["2026"] + words[40:])  # a near copy
+    for leaked in (
+        {"id": row["id"], "text": "not the text"},
+        {"id": "another id", "text": text},
+        {"id": "another id", "text": edited},
+    ):
         with pytest.raises(ExperimentError, match="train split document .* is an eval document"):
             check_held_out(full, {"wiki": [leaked]}, encoder)
+    check_held_out(full, {"wiki": [{"id": "another id", "text": " ".join(reversed(words))}]}, encoder)
+
+
+def test_near_copies_share_most_of_the_smaller_texts_word_5grams() -> None:
+    with gzip.open(SAMPLE / "web_dclm_quality_labeled.jsonl.gz", "rt", encoding="utf-8") as f:
+        pages = [json.loads(line)["text"] for _, line in zip(range(40), f, strict=False)]
+    near = NearCopies(pages[:10])
+    first = pages[0].split()
+    dated = "Posted on 3 May 2021. " + " ".join(first[:30] + ["(updated)"] + first[30:])
+    held = "Related reading. " + pages[1] + "\n\nComments are closed."  # a page holding an eval text
+    fragment = " ".join(pages[2].split()[:60])  # a short page held by one
+    assert near.find([dated, held, fragment, *pages[10:]]) == [True, True, True] + [False] * 30

@@ -4,7 +4,7 @@ python -m train [train] CONFIG [key=value ...] [--resume[=auto]]
 python -m train sample CKPT "prompt" [--tokens N] [--temperature T] [--top-k K] [--seed S]
 python -m train sweep CONFIG key=v1,v2,... [key=value ...] [--name N] [--parallel P] [--restart]
 python -m train scaling CONFIG [key=value ...] [--preset cpu|gpu] [--irreducible] [--name N] ...
-python -m train ablate RECIPE [key=value ...] [--config CONFIG] [--train key=value ...] [--seeds 0,1] ...
+python -m train ablate RECIPE [key=value ...] [--config CONFIG] [--train key=value ...] [--seeds 0,1,2] ...
 torchrun --nproc_per_node=N -m train CONFIG ...       (DDP: NCCL on GPUs, gloo on CPUs)
 """
 
@@ -165,7 +165,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("overrides", nargs="*", help="dotted overrides of the recipe, e.g. steps.2.threshold=0.5")
     p.add_argument("--config", default="recipes/train_small.yaml", help="the train config of every run")
     p.add_argument("--train", nargs="*", default=[], help="overrides of the train config, e.g. max_steps=30")
-    p.add_argument("--seeds", default="0,1", help="comma-separated seeds, each variant trained once per seed")
+    p.add_argument(
+        "--seeds", default="0,1,2", help="comma-separated seeds, each variant trained once per seed"
+    )
     p.add_argument("--eval-bytes", type=int, default=EVAL_BYTES, help="bytes of eval text per kind of source")
     _experiment_options(p)
     p.set_defaults(fn=_cmd_ablate)

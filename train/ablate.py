@@ -1,6 +1,6 @@
 """Ablations: what each group of pipeline steps is worth, in bits per byte of held-out text.
 
-`python -m train ablate RECIPE [key=value ...] [--config TRAIN_CONFIG] [--seeds 0,1]` builds
+`python -m train ablate RECIPE [key=value ...] [--config TRAIN_CONFIG] [--seeds 0,1,2]` builds
 corpus variants of one recipe and trains the same small model on each, through the experiment
 runner (train/experiment.py: kept, resumable). Everything lands in `out/experiments/ablate-<name>/`:
 
@@ -9,28 +9,35 @@ runner (train/experiment.py: kept, resumable). Everything lands in `out/experime
     variants/<variant>/         each variant's corpus (a pipeline output directory)
     runs/ results.json results.md ablate.png
 
-Variants: `raw` (tokenize only), `full` (the whole recipe) and `no-<group>` for each group of
-steps (GROUPS) present in the recipe, left out of the full recipe. A variant's tokenizer would
+Variants: `raw` (tokenize only); `+<group>` for each group of steps (GROUPS) in the order the
+recipe runs them, each holding that group and all earlier ones (steps of no group, such as
+normalize, are in every variant but raw), so the groups are added one at a time up to `full` (the
+whole recipe); and `no-<group>`, the full recipe without one group. A variant's tokenizer would
 change the loss per token by itself, so `full` trains the one tokenizer and every other variant
 loads it (`tokenize: {tokenizer: ...}`); losses are also reported in bits per byte, which does
 not depend on the tokenizer at all.
 
 The evaluation set is taken out before any variant is built: per evaluation set (`EVAL_SETS`:
-books, wiki articles, web pages people labelled good, code, and web pages people labelled low
-quality, by source name and the documents' labels), the first `doc_chars` characters of the
-input documents of lowest id hash, up to `eval_bytes` of text, as read. Those documents, and
-every input document with exactly their text, are dropped from the sources the variants read,
-and each variant's shards are checked for their ids and, decoded, for the eval texts. Near
-duplicates (a page that differs by a date) are not checked.
+books, wiki articles, web pages people labelled good, code, technical documentation (module
+docstrings), and the junk set, web pages people labelled low quality; by source name and the
+documents' labels), the first `doc_chars` characters of the texts of lowest id hash, up to
+`eval_bytes` per set. Those documents, and every input document that is an exact or near copy of
+an eval text (`NearCopies`: half the smaller text's word 5-grams shared), are dropped from the
+sources the variants read; each variant's shards, both splits, are checked again, decoded, for
+ids and exact or near copies.
 
 Every run trains the same config for the same number of steps (the same token budget) with each
-seed; the final model (last.pt) is evaluated on every eval set. A group helps when leaving it out
-raises the mean bits per byte by more than the two variants' seed spreads together (their
-min-max ranges do not overlap), hurts when it lowers it by as much, and is within noise otherwise.
+seed; a seed fixes both the initial weights and the data order, so the seed spread holds both
+kinds of run-to-run noise. The final model (last.pt) is evaluated on every eval set. Each
+comparison (`comparisons`: raw against full, each group added in order, each group left out)
+says the group helps when the variant with it has the lower mean bits per byte by more than the
+two variants' seed spreads together (their min-max ranges do not overlap), hurts when it has the
+higher by as much, and is within noise otherwise.
 """
 
 from __future__ import annotations
 
+import ast
 import gzip
 import hashlib
 import json
@@ -46,6 +53,7 @@ import torch
 
 from pipeline.atomic import atomic_path, read_json, write_json
 from pipeline.document import Document
+from pipeline.minhash.shingles import shingle_batch
 from pipeline.readers.common import BadRecord
 from pipeline.recipe import Recipe, build_steps, load_recipe
 from pipeline.run import list_units, read_unit
@@ -83,31 +91,46 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "dedup": ("exact_dedup", "minhash_dedup"),
     "decontaminate": ("decontaminate",),
 }
-# The evaluation sets: (name, source-name prefix, the documents of those sources it takes). "web" is
-# the pages people labelled good (DCLM's annotations), "web-low" those they labelled low quality:
-# a filter that helps should lower the first's loss more than the second's. The shipped sample has
-# no technical documentation; a recipe that has it names a source for it here.
-EVAL_SETS: tuple[tuple[str, str, Callable[[dict[str, Any]], bool]], ...] = (
-    ("books", "books", lambda meta: True),
-    ("wiki", "wiki", lambda meta: not meta.get("redirect")),
-    ("web", "web", lambda meta: meta.get("quality_label") == 1),
-    ("code", "code", lambda meta: True),
-    ("web-low", "web", lambda meta: meta.get("quality_label") == 0),
+# The evaluation sets: (name, source-name prefix, the text a document gives the set, or None when
+# it gives none). "web" is the pages people labelled good (DCLM's annotations), "web-low" those
+# they labelled low quality, the junk set: a filter that helps should lower the first's loss more
+# than the second's. "docs" is technical documentation: the module docstrings of standard-library
+# source files (the shipped sample has no manuals or READMEs; a recipe with such a source can
+# point a set at it here).
+EVAL_SETS: tuple[tuple[str, str, Callable[[Document], str | None]], ...] = (
+    ("books", "books", lambda doc: doc.text),
+    ("wiki", "wiki", lambda doc: None if doc.meta.get("redirect") else doc.text),
+    ("web", "web", lambda doc: doc.text if doc.meta.get("quality_label") == 1 else None),
+    ("code", "code", lambda doc: doc.text),
+    ("docs", "code", lambda doc: _module_docstring(doc.text)),
+    ("web-low", "web", lambda doc: doc.text if doc.meta.get("quality_label") == 0 else None),
 )
 EVAL_KINDS = tuple(name for name, _, _ in EVAL_SETS)
 EVAL_BYTES = 40_000  # of text per kind: enough for a stable loss, little next to any variant's corpus
 # Each eval text is the start of its document, cut here: one 200 kB book or wiki article would
 # otherwise fill a kind's budget alone, and a loss measured on one document is one topic's.
 EVAL_DOC_CHARS = 4_000
-PREFIX = 100  # characters: the key an eval text is looked up by in a variant's decoded documents
+NEAR_NGRAM, NEAR_SHARE = 5, 0.5  # a near copy of an eval text: half of the smaller's 5-grams shared
 SPLIT = "split.json"  # written once the eval set and the sources are: they are kept
 ALL = "all"  # the column of every eval set together (total nats / total bytes)
 
 
-def in_eval_set(name: str, source: str, doc: Document) -> bool:
-    """Whether `doc`, of recipe source `source`, is a candidate for the eval set `name`."""
-    prefix, takes = next((p, t) for n, p, t in EVAL_SETS if n == name)
-    return source.startswith(prefix) and takes(doc.meta)
+MIN_DOCSTRING = 400  # characters: a module docstring shorter than this is a line, not documentation
+
+
+def _module_docstring(source: str) -> str | None:
+    """The module docstring of Python source, when it is at least MIN_DOCSTRING characters."""
+    try:
+        text = ast.get_docstring(ast.parse(source))
+    except (SyntaxError, ValueError):
+        return None
+    return text if text and len(text) >= MIN_DOCSTRING else None
+
+
+def eval_text(name: str, source: str, doc: Document) -> str | None:
+    """The text `doc`, of recipe source `source`, gives the eval set `name`, or None."""
+    prefix, text_of = next((p, t) for n, p, t in EVAL_SETS if n == name)
+    return text_of(doc) if source.startswith(prefix) else None
 
 
 def _id_hash(doc_id: str) -> int:
@@ -130,20 +153,30 @@ def split_sources(recipe: Recipe, directory: Path, eval_bytes: int, doc_chars: i
     for unit in list_units(recipe):
         source = recipe.sources[unit.source].name
         docs[source].extend(d for d in read_unit(recipe, unit) if not isinstance(d, BadRecord))
-    chosen: dict[str, list[Document]] = {}
+    chosen: dict[str, list[tuple[str, str]]] = {}  # kind: [(id, eval text)]
+    taken_ids: set[str] = set()  # a document gives one set its text (code or its docstring)
     for kind in EVAL_KINDS:
-        pool = [d for s, ds in docs.items() for d in ds if in_eval_set(kind, s, d)]
-        hashes = np.array([_id_hash(d.id) for d in pool], dtype=np.uint64)
-        sizes = np.array([len(d.text[:doc_chars].encode()) for d in pool], dtype=np.int64)
+        pool = [
+            (d.id, text[:doc_chars])
+            for s, ds in docs.items()
+            for d in ds
+            if d.id not in taken_ids and (text := eval_text(kind, s, d))
+        ]
+        hashes = np.array([_id_hash(i) for i, _ in pool], dtype=np.uint64)
+        sizes = np.array([len(t.encode()) for _, t in pool], dtype=np.int64)
         if pool:
             chosen[kind] = [pool[i] for i in lowest_within(hashes, sizes, eval_bytes)]
-    held_out = {_text_hash(d.text) for ds in chosen.values() for d in ds}
+            taken_ids |= {i for i, _ in chosen[kind]}
     for kind, taken in chosen.items():
         with atomic_path(directory / "eval" / f"{kind}.jsonl") as tmp:
             tmp.write_text(
-                "".join(json.dumps({"id": d.id, "text": d.text[:doc_chars]}) + "\n" for d in taken),
-                encoding="utf-8",
+                "".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in taken), encoding="utf-8"
             )
+    all_docs = [d for ds in docs.values() for d in ds]
+    held_out = {_text_hash(d.text) for d in all_docs if d.id in taken_ids}
+    near = NearCopies([t for ds in chosen.values() for _, t in ds])
+    copies = near.find([d.text for d in all_docs])
+    held_out |= {_text_hash(d.text) for d, copy in zip(all_docs, copies, strict=True) if copy}
     specs = []
     for src in recipe.sources:
         path = directory / "sources" / f"{src.name}.jsonl.gz"
@@ -153,6 +186,39 @@ def split_sources(recipe: Recipe, directory: Path, eval_bytes: int, doc_chars: i
                 f.write(json.dumps({"id": d.id, "text": d.text, "meta": d.meta}) + "\n")
         specs.append({"name": src.name, "path": str(path), "format": "jsonl"})
     return specs
+
+
+class NearCopies:
+    """Finds texts that are near copies of any of a fixed set of texts: those that share at least
+    NEAR_SHARE of the smaller text's distinct word 5-grams (`pipeline.minhash.shingles`, the
+    normalization MinHash dedup uses) with one of them. Containment of the smaller text, not
+    Jaccard: an eval text is the start of its document, and a longer page that holds it (or a
+    short page held by it) is a copy for this purpose. Exact, no sampling: the set is small."""
+
+    def __init__(self, texts: list[str]) -> None:
+        sets = shingle_batch(texts, NEAR_NGRAM)
+        self.sizes = sets.counts()
+        owner = np.repeat(np.arange(len(texts)), self.sizes)
+        order = np.argsort(sets.hashes, kind="stable")
+        self.hashes, self.owner = sets.hashes[order], owner[order]
+
+    def find(self, texts: list[str], batch: int = 512) -> list[bool]:
+        """Per text: whether it is a near copy of one of the set."""
+        out: list[bool] = []
+        for i in range(0, len(texts), batch):
+            part = shingle_batch(texts[i : i + batch], NEAR_NGRAM)
+            sizes = part.counts()
+            doc = np.repeat(np.arange(len(sizes)), sizes)
+            lo = np.searchsorted(self.hashes, part.hashes, "left")
+            n = np.searchsorted(self.hashes, part.hashes, "right") - lo  # set texts holding it
+            first = np.repeat(np.cumsum(n) - n, n)
+            owner = self.owner[np.repeat(lo, n) + np.arange(int(n.sum())) - first]
+            pairs, shared = np.unique(np.repeat(doc, n) * len(self.sizes) + owner, return_counts=True)
+            text, of = np.divmod(pairs, len(self.sizes))
+            hit = np.zeros(len(sizes), bool)
+            hit[text[shared >= NEAR_SHARE * np.minimum(sizes[text], self.sizes[of])]] = True
+            out += hit.tolist()
+        return out
 
 
 def read_eval(directory: Path) -> dict[str, list[dict[str, str]]]:
@@ -166,14 +232,25 @@ def read_eval(directory: Path) -> dict[str, list[dict[str, str]]]:
 
 
 def variant_steps(recipe: Recipe, groups: dict[str, tuple[str, ...]]) -> dict[str, list[dict[str, Any]]]:
-    """{variant: its steps}: raw (the sink alone), full, and no-<group> for each group with a
-    step in the recipe. Steps are matched by kind (`c4`, and `c4#2` a second time)."""
+    """{variant: its steps}: raw (the sink alone); +<group> for each group with a step in the
+    recipe, in the order its first step comes, holding that group and every earlier one (and the
+    steps of no group, such as normalize, which every variant but raw keeps); full (the last
+    +<group>, so not repeated); and no-<group>, the full recipe without that group. Steps are
+    matched by kind (`c4`, and `c4#2` a second time)."""
     *body, sink = recipe.steps
-    variants = {"raw": [sink], "full": [*body, sink]}
-    for group, kinds in groups.items():
-        kept = [s for s in body if s["step"].rpartition(":")[2] not in kinds]
-        if len(kept) < len(body):
-            variants[f"no-{group}"] = [*kept, sink]
+
+    def group_of(step: dict[str, Any]) -> str | None:
+        kind = step["step"].rpartition(":")[2]
+        return next((g for g, kinds in groups.items() if kind in kinds), None)
+
+    present = list(dict.fromkeys(g for g in map(group_of, body) if g is not None))  # recipe order
+    variants = {"raw": [sink]}
+    for k, group in enumerate(present[:-1]):
+        added = set(present[: k + 1])
+        variants[f"+{group}"] = [s for s in body if group_of(s) in added or group_of(s) is None] + [sink]
+    variants["full"] = [*body, sink]
+    for group in present:
+        variants[f"no-{group}"] = [s for s in body if group_of(s) != group] + [sink]
     return variants
 
 
@@ -210,19 +287,21 @@ def build_variants(
 
 def check_held_out(corpus_dir: Path, eval_docs: dict[str, list[dict[str, str]]], encoder: Encoder) -> None:
     """Raise if an eval document is in the corpus, in either split: by its id, or by its text
-    under another id (a document whose decoded text starts with an eval text, which is the start
-    of its own document). Near duplicates are not looked for."""
+    under another id, exactly or nearly (`NearCopies`: a page that differs by a date, or that
+    holds the eval text, which is the start of its own document)."""
     ids = {d["id"] for ds in eval_docs.values() for d in ds}
-    starts = {d["text"][:PREFIX]: d["text"] for ds in eval_docs.values() for d in ds}
+    near = NearCopies([d["text"] for ds in eval_docs.values() for d in ds])
     corpus = Corpus(corpus_dir)
     for split, shards in (("train", corpus.train), ("val", corpus.val)):
         for shard in shards:
             index = shard.index.to_pydict()
-            for doc_id, start, n in zip(index["id"], index["start"], index["n_tokens"], strict=True):
-                text = "" if doc_id in ids else encoder.decode(shard.tokens[start + 1 : start + n])
-                if doc_id in ids or (text[:PREFIX] in starts and text.startswith(starts[text[:PREFIX]])):
+            rows = list(zip(index["id"], index["start"], index["n_tokens"], strict=True))
+            texts = [encoder.decode(shard.tokens[start + 1 : start + n]) for _, start, n in rows]
+            for (doc_id, _, _), copy in zip(rows, near.find(texts), strict=True):
+                if doc_id in ids or copy:
                     raise ExperimentError(
-                        f"{corpus_dir}: {split} split document {doc_id} is an eval document (id or text)"
+                        f"{corpus_dir}: {split} split document {doc_id} is an eval document "
+                        "(id, or exact or near copy of its text)"
                     )
 
 
@@ -275,20 +354,30 @@ def summarize(
     return out
 
 
+def comparisons(variants: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """{what is judged: (variant without it, variant with it)}: every step (raw, full); each group
+    added in recipe order (the previous +<group> or raw, its +<group> or full); each group left
+    out (no-<group>, full)."""
+    steps = ["raw", *(v for v in variants if v.startswith("+")), "full"]
+    groups = [v[3:] for v in variants if v.startswith("no-")]  # in recipe order, as the +<group>
+    out = {"every step": ("raw", "full")}
+    for group, before, after in zip(groups, steps[:-1], steps[1:], strict=True):
+        out[f"adding {group}"] = (before, after)
+    out |= {f"leaving out {v[3:]}": (v, "full") for v in variants if v.startswith("no-")}
+    return out
+
+
 def verdicts(summary: dict[str, dict[str, list[float]]], sets: list[str]) -> dict[str, dict[str, str]]:
-    """{group: {eval set: helps | hurts | within noise}} from each no-<group> variant against full,
-    and for the whole recipe ("every step") from raw against full."""
-    full = summary["full"]
+    """{comparison: {eval set: helps | hurts | within noise}} for each of `comparisons`: the step
+    or group helps when the variant with it has the lower mean bits per byte by more than the two
+    variants' seed spreads together (their min-max ranges do not overlap)."""
     out = {}
-    for variant, row in summary.items():
-        if variant == "full" or not (variant == "raw" or variant.startswith("no-")):
-            continue
-        group = "every step" if variant == "raw" else variant[3:]
-        out[group] = {}
+    for judged, (without, with_) in comparisons(list(summary)).items():
+        out[judged] = {}
         for s in sets:
-            delta = row[s][0] - full[s][0]  # > 0: worse without the group, so the group helps
-            noise = row[s][1] + full[s][1]
-            out[group][s] = "helps" if delta > noise else "hurts" if delta < -noise else "within noise"
+            delta = summary[without][s][0] - summary[with_][s][0]  # > 0: lower with it: it helps
+            noise = summary[without][s][1] + summary[with_][s][1]
+            out[judged][s] = "helps" if delta > noise else "hurts" if delta < -noise else "within noise"
     return out
 
 
@@ -298,7 +387,7 @@ def run_ablation(
     *,
     config: Path,
     train_overrides: Sequence[str] = (),
-    seeds: Sequence[int] = (0, 1),
+    seeds: Sequence[int] = (0, 1, 2),
     name: str | None = None,
     eval_bytes: int = EVAL_BYTES,
     eval_doc_chars: int = EVAL_DOC_CHARS,
@@ -345,7 +434,7 @@ def run_ablation(
         check_held_out(path, eval_docs, encoder)
     print(
         f"ablate: eval set {', '.join(f'{k} {len(v)} docs' for k, v in eval_docs.items())}: "
-        f"in no variant (ids and texts checked; near duplicates not checked)"
+        f"in no variant (ids, exact and near copies checked)"
     )
     results = run_experiment(exp)
     sep = encoder.tokenizer.token_to_id(SEPARATOR)
