@@ -416,6 +416,7 @@ def run_ablation(
         _clear(directory)
     write_json(directory / MARKER, {"name": name, "ablate": str(recipe_path)})  # ours, for --restart
     split = {"fingerprint": recipe.fingerprint(), "eval_bytes": eval_bytes, "doc_chars": eval_doc_chars}
+    split |= {"sets": list(EVAL_KINDS), "near_copy": [NEAR_NGRAM, NEAR_SHARE]}  # how the eval set is made
     if (directory / SPLIT).exists():  # kept from an interrupted ablation, if of the same recipe
         if read_json(directory / SPLIT)["split"] != split:
             raise ExperimentError(
