@@ -111,6 +111,7 @@ EVAL_BYTES = 40_000  # of text per kind: enough for a stable loss, little next t
 # otherwise fill a kind's budget alone, and a loss measured on one document is one topic's.
 EVAL_DOC_CHARS = 4_000
 NEAR_NGRAM, NEAR_SHARE = 5, 0.5  # a near copy of an eval text: half of the smaller's 5-grams shared
+EVAL_BATCH = 32  # windows scored in one forward pass
 SPLIT = "split.json"  # written once the eval set and the sources are: they are kept
 ALL = "all"  # the column of every eval set together (total nats / total bytes)
 
@@ -234,9 +235,10 @@ def read_eval(directory: Path) -> dict[str, list[dict[str, str]]]:
 def variant_steps(recipe: Recipe, groups: dict[str, tuple[str, ...]]) -> dict[str, list[dict[str, Any]]]:
     """{variant: its steps}: raw (the sink alone); +<group> for each group with a step in the
     recipe, in the order its first step comes, holding that group and every earlier one (and the
-    steps of no group, such as normalize, which every variant but raw keeps); full (the last
-    +<group>, so not repeated); and no-<group>, the full recipe without that group. Steps are
-    matched by kind (`c4`, and `c4#2` a second time)."""
+    steps of no group, such as normalize, which every variant but raw keeps), up to the groups
+    but the last two (all groups but the last is no-<last group>, all of them is full); full;
+    and no-<group>, the full recipe without that group. Steps are matched by kind (`c4`, and
+    `c4#2` a second time)."""
     *body, sink = recipe.steps
 
     def group_of(step: dict[str, Any]) -> str | None:
@@ -245,7 +247,7 @@ def variant_steps(recipe: Recipe, groups: dict[str, tuple[str, ...]]) -> dict[st
 
     present = list(dict.fromkeys(g for g in map(group_of, body) if g is not None))  # recipe order
     variants = {"raw": [sink]}
-    for k, group in enumerate(present[:-1]):
+    for k, group in enumerate(present[:-2]):  # the next-to-last would be no-<last group> again
         added = set(present[: k + 1])
         variants[f"+{group}"] = [s for s in body if group_of(s) in added or group_of(s) is None] + [sink]
     variants["full"] = [*body, sink]
@@ -285,6 +287,21 @@ def build_variants(
     return {n: out[n] for n in ordered}  # raw, full, then the groups in their order
 
 
+def same_corpus(variants: dict[str, Path]) -> dict[str, str]:
+    """{variant: the first variant with byte-identical shards (itself if none)}: a step that
+    removed nothing (decontamination of a clean sample) leaves a corpus another variant already
+    has, and training it again would only spend time on the same numbers."""
+    first: dict[str, str] = {}
+    out = {}
+    for name, path in variants.items():
+        h = hashlib.sha256()
+        for f in sorted((path / "shards").rglob("*")):
+            if f.is_file():
+                h.update(str(f.relative_to(path)).encode() + b"\0" + hashlib.sha256(f.read_bytes()).digest())
+        out[name] = first.setdefault(h.hexdigest(), name)
+    return out
+
+
 def check_held_out(corpus_dir: Path, eval_docs: dict[str, list[dict[str, str]]], encoder: Encoder) -> None:
     """Raise if an eval document is in the corpus, in either split: by its id, or by its text
     under another id, exactly or nearly (`NearCopies`: a page that differs by a date, or that
@@ -316,10 +333,15 @@ def bits_per_byte(
     model.eval()
     ids = torch.from_numpy(stream.astype(np.int64))
     nats, nbytes = 0.0, 0
-    for start in range(0, len(ids) - 1, context):
-        window = ids[start : start + context + 1]
-        losses = model.token_losses(window[None, :-1], window[None, 1:])[0].double()
-        weights = token_bytes[window[1:]]
+    starts = list(range(0, len(ids) - 1, context))
+    full = [st for st in starts if st + context + 1 <= len(ids)]
+    for group in [full[i : i + EVAL_BATCH] for i in range(0, len(full), EVAL_BATCH)] + [
+        [st]
+        for st in starts[len(full) :]  # the last, shorter window alone
+    ]:
+        windows = torch.stack([ids[st : st + context + 1] for st in group])
+        losses = model.token_losses(windows[:, :-1], windows[:, 1:]).double()
+        weights = token_bytes[windows[:, 1:]]
         nats += float(losses[weights > 0].sum())
         nbytes += int(weights.sum())
     return nats, nbytes
@@ -358,8 +380,9 @@ def comparisons(variants: Sequence[str]) -> dict[str, tuple[str, str]]:
     """{what is judged: (variant without it, variant with it)}: every step (raw, full); each group
     added in recipe order (the previous +<group> or raw, its +<group> or full); each group left
     out (no-<group>, full)."""
-    steps = ["raw", *(v for v in variants if v.startswith("+")), "full"]
     groups = [v[3:] for v in variants if v.startswith("no-")]  # in recipe order, as the +<group>
+    steps = ["raw", *(v for v in variants if v.startswith("+")), *[f"no-{g}" for g in groups[-1:]], "full"]
+    steps = steps if len(groups) > 1 else ["raw", "full"]
     out = {"every step": ("raw", "full")}
     for group, before, after in zip(groups, steps[:-1], steps[1:], strict=True):
         out[f"adding {group}"] = (before, after)
@@ -367,13 +390,20 @@ def comparisons(variants: Sequence[str]) -> dict[str, tuple[str, str]]:
     return out
 
 
-def verdicts(summary: dict[str, dict[str, list[float]]], sets: list[str]) -> dict[str, dict[str, str]]:
-    """{comparison: {eval set: helps | hurts | within noise}} for each of `comparisons`: the step
-    or group helps when the variant with it has the lower mean bits per byte by more than the two
-    variants' seed spreads together (their min-max ranges do not overlap)."""
+def verdicts(
+    summary: dict[str, dict[str, list[float]]], sets: list[str], same_as: dict[str, str] | None = None
+) -> dict[str, dict[str, str]]:
+    """{comparison: {eval set: helps | hurts | within noise | same corpus}} for each of
+    `comparisons`: the step or group helps when the variant with it has the lower mean bits per
+    byte by more than the two variants' seed spreads together (their min-max ranges do not
+    overlap); "same corpus" when both variants have the same shards (`same_corpus`)."""
+    same_as = same_as or {v: v for v in summary}
     out = {}
     for judged, (without, with_) in comparisons(list(summary)).items():
         out[judged] = {}
+        if same_as[without] == same_as[with_]:
+            out[judged] = dict.fromkeys(sets, "same corpus")
+            continue
         for s in sets:
             delta = summary[without][s][0] - summary[with_][s][0]  # > 0: lower with it: it helps
             noise = summary[without][s][1] + summary[with_][s][1]
@@ -401,17 +431,7 @@ def run_ablation(
     t0 = time.perf_counter()
     recipe = load_recipe(recipe_path, overrides)
     name = name or f"ablate-{recipe.name}"
-    runs = [
-        Run(
-            f"{v}-s{seed}",
-            (f"corpus={root / name / 'variants' / v}", f"seed={seed}"),
-            {"variant": v, "seed": str(seed)},
-        )
-        for v in variant_steps(recipe, groups)
-        for seed in seeds
-    ]
-    exp = Experiment(name, config, tuple(train_overrides), runs, root, parallel)
-    directory = exp.dir
+    directory = root / name
     if restart:  # the eval set, the variants and the runs all go
         _clear(directory)
     write_json(directory / MARKER, {"name": name, "ablate": str(recipe_path)})  # ours, for --restart
@@ -437,6 +457,17 @@ def run_ablation(
         f"ablate: eval set {', '.join(f'{k} {len(v)} docs' for k, v in eval_docs.items())}: "
         f"in no variant (ids, exact and near copies checked)"
     )
+    same_as = same_corpus(variants)
+    for v, first in same_as.items():
+        if v != first:
+            print(f"ablate: variant {v} has the same shards as {first}: trained once, reported for both")
+    runs = [
+        Run(f"{v}-s{seed}", (f"corpus={path}", f"seed={seed}"), {"variant": v, "seed": str(seed)})
+        for v, path in variants.items()
+        if same_as[v] == v
+        for seed in seeds
+    ]
+    exp = Experiment(name, config, tuple(train_overrides), runs, root, parallel)
     results = run_experiment(exp)
     sep = encoder.tokenizer.token_to_id(SEPARATOR)
     streams = {
@@ -452,8 +483,9 @@ def run_ablation(
             evaluate_run(exp.run_dir(run), streams, token_bytes),
         )
     sets = [*eval_docs, ALL]
-    summary = summarize(results, list(variants), sets)
-    verdict = verdicts(summary, sets)
+    summary = summarize(results, [same_as[v] for v in variants], sets)
+    summary = {v: summary[same_as[v]] for v in variants}
+    verdict = verdicts(summary, sets, same_as)
     lines = _table(summary, sets, seeds) + ["", *(_verdict_line(g, v) for g, v in verdict.items())]
     seconds = {"variants": built - t0, "total": time.perf_counter() - t0}
     lines.append(f"\nVariants built in {seconds['variants']:.0f} s, everything in {seconds['total']:.0f} s.")
@@ -462,7 +494,7 @@ def run_ablation(
         results,
         columns={f"bpb {s}": (lambda r, s=s: f"{r['bpb'][s]:.4f}") for s in sets},
         extra={"eval": {k: [d["id"] for d in v] for k, v in eval_docs.items()}, "summary": summary}
-        | {"verdicts": verdict, "seeds": list(seeds), "seconds": seconds},
+        | {"verdicts": verdict, "seeds": list(seeds), "seconds": seconds, "same_shards": same_as},
         notes=lines,
     )
     plot_ablation(summary, sets, directory / "ablate.png", title=f"ablation of {recipe_path}")
