@@ -44,9 +44,9 @@ sweep-dropout: $(STAMP) out/default/manifest.json
 scaling: $(STAMP) out/default/manifest.json
 	$(BIN)/python -m train scaling recipes/train_small.yaml
 
-# What each step group of the default recipe is worth: raw, full and each group left out, one
-# small model per variant and seed, bits per byte on a fixed held-out eval set (its own corpora,
-# no need for out/default). `make ablate ABLATE="--train max_steps=30"` for a shorter one.
+# What each step group of the default recipe is worth: raw, the groups added in recipe order, full
+# and each group left out, one small model per distinct corpus and seed (3), bits per byte on a fixed
+# held-out eval set (its own corpora, no need for out/default). `make ablate ABLATE="--train max_steps=30"` for a shorter one.
 ABLATE ?=
 ablate: $(STAMP)
 	$(BIN)/python -m train ablate recipes/default.yaml $(ABLATE)
