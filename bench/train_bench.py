@@ -57,7 +57,7 @@ NANOGPT_REPORTED = {"tokens_per_second": 4200, "val_loss_at_200": 5.80}
 
 
 def build_corpus() -> Path:
-    """The default recipe over all the shared raw text (5 % held out for validation)."""
+    """The default recipe over all the shared raw text (its tokenize step holds 5 % out for validation)."""
     if not (CORPUS / "shards" / "index.json").exists():
         sources = f"sources=[{{name: shared, path: '{SHARED_RAW}/*.jsonl.gz', format: jsonl}}]"
         cmd = [
@@ -68,7 +68,6 @@ def build_corpus() -> Path:
             "recipes/default.yaml",
             f"output_dir={CORPUS}",
             sources,
-            "shards.val_fraction=0.05",
         ]
         subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
     return CORPUS
