@@ -115,8 +115,9 @@ EXTEND = 2  # learning rates the grid may grow by, in all, when a best lies on i
 NANOGPT_RECIPE = {"seed": 1337, "betas": [0.9, 0.99], "weight_decay": 0.1, "grad_clip": 1.0}
 NANOGPT_UNTUNED_LR = 1e-3  # its Shakespeare recipe's, for --skip-tune
 # Keys of grist's config that do not change what a tuning run computes: where files go, how
-# often it logs or evaluates (a tuning run evaluates at its start and end only).
-NOT_RESULT_KEYS = (*HOST_KEYS, "name", "log_every", "checkpoint_every", "eval")
+# often it logs or evaluates (a tuning run evaluates at its start and end only), and where the
+# corpus lies (its content's fingerprint is in the key: a checkout elsewhere reuses the runs).
+NOT_RESULT_KEYS = (*HOST_KEYS, "name", "log_every", "checkpoint_every", "eval", "corpus")
 
 
 def build_corpus() -> Path:
