@@ -12,7 +12,9 @@ and warmup, and the default run.
    train/sweep.py labels a sweep (near best within 0.05 nats, too low, too high, diverged);
    each model's best is its lowest final loss among the runs that did not diverge. While a
    model's best lies on the grid's lowest or highest learning rate, the grid grows by the next
-   half decade on that side, for both models, at most `--extend` (2) rates in all.
+   half decade on that side; while it lies on the shortest or longest warmup, by a warmup 2.5x
+   shorter or longer (at most half the run); for both models, at most `--extend` (2) values
+   per axis.
    Every finished run is kept as JSON in out/bench/tune/, named by a hash of everything its
    result depends on (model, steps, lr, warmup, the config, the corpus fingerprint, the code
    that trains and scores it, torch's version): a killed or repeated bench re-runs none of them,
@@ -104,13 +106,13 @@ NANOGPT_REPORTED = {"tokens_per_second": 4200, "val_loss_at_200": 5.80}
 MODELS = ("grist", "nanogpt")
 NAMES = {"grist": "grist", "nanogpt": "nanoGPT"}
 
-# The tuning grid, the same for both models: peak learning rates on a half-decade ladder
-# (extended by `extend_grid` while a model's best sits on an edge) and warmups as fractions of
-# the run (2 %: nanoGPT's own, 100 of 5,000 iterations; 10 %: a long one). Both decay to lr/10.
+# The tuning grid, the same for both models: peak learning rates on a half-decade ladder and
+# warmups as fractions of the run (2 %: nanoGPT's own, 100 of 5,000 iterations; 10 %: a long
+# one), each axis grown (`tune`) while a model's best sits on its edge. Both decay to lr/10.
 LRS = (1e-3, 3e-3, 1e-2)
 WARMUP_FRACTIONS = (0.02, 0.10)
 MIN_LR_RATIO = 0.1
-EXTEND = 2  # learning rates the grid may grow by, in all, when a best lies on its edge
+EXTEND = 2  # values each axis of the grid may grow by, in all, when a best lies on its edge
 # nanoGPT's recipe apart from the tuned lr and warmup (config/train_shakespeare_char.py, train.py).
 NANOGPT_RECIPE = {"seed": 1337, "betas": [0.9, 0.99], "weight_decay": 0.1, "grad_clip": 1.0}
 NANOGPT_UNTUNED_LR = 1e-3  # its Shakespeare recipe's, for --skip-tune
@@ -148,7 +150,7 @@ class Setting:
         return max(1, round(self.warmup_fraction * steps))
 
     def describe(self, steps: int) -> str:
-        return f"lr {self.lr:.0e}, warmup {self.warmup(steps)} steps ({self.warmup_fraction:.0%})"
+        return f"lr {self.lr:.0e}, warmup {self.warmup(steps)} steps ({percent(self.warmup_fraction)})"
 
     def as_dict(self, steps: int) -> dict[str, Any]:
         return {"lr": self.lr, "warmup_fraction": self.warmup_fraction, "warmup_steps": self.warmup(steps)}
@@ -390,26 +392,37 @@ def half_decade(lr: float, up: bool) -> float:
     return float(f"{(3 if h % 2 else 1) * 10.0 ** (h // 2):.0e}")
 
 
+def next_warmup(fraction: float, up: bool) -> float:
+    """The next warmup fraction, 2.5 times longer (at most half the run) or shorter."""
+    return round(min(0.5, fraction * 2.5) if up else fraction / 2.5, 6)
+
+
 def pick_best(
     lrs: list[float], fractions: list[float], runs: dict[tuple[float, float], dict[str, Any]]
 ) -> tuple[dict[tuple[float, float], str], tuple[float, float] | None]:
     """One model's grid labelled as train/sweep.py labels a learning-rate sweep (diverged, near
     best within NEAR nats of the best, else too low or too high by its learning rate against the
-    best's), and the best (lr, warmup fraction): the lowest final loss of the runs that did not
-    diverge, None when all did."""
+    best's; at the best's own learning rate, "other warmup"), and the best (lr, warmup fraction):
+    the lowest final loss of the runs that did not diverge, None when all did."""
     cells = [(lr, f) for lr in lrs for f in fractions]
     labels, best = label_runs([lr for lr, _ in cells], [runs[c] for c in cells], NEAR)
+    if best is not None:
+        labels = [
+            "other warmup" if lab in ("too low", "too high") and lr == cells[best][0] else lab
+            for (lr, _), lab in zip(cells, labels, strict=True)
+        ]
     return dict(zip(cells, labels, strict=True)), None if best is None else cells[best]
 
 
-def edges(lrs: list[float], bests: list[tuple[float, float] | None]) -> list[bool]:
-    """Directions (up = True) in which the grid should grow: a best at its lowest or highest
-    learning rate may have a better one beyond; a model that diverged everywhere needs lower."""
+def edges(values: list[float], picks: list[float | None]) -> list[bool]:
+    """Directions (up = True) in which an axis of the grid should grow: a best at the axis'
+    lowest or highest value may have a better one beyond; None (a model that diverged
+    everywhere) asks for lower."""
     grow = set()
-    for best in bests:
-        if best is None or best[0] == min(lrs):
+    for pick in picks:
+        if pick is None or pick == min(values):
             grow.add(False)
-        if best is not None and best[0] == max(lrs):
+        if pick is not None and pick == max(values):
             grow.add(True)
     return sorted(grow)
 
@@ -417,8 +430,10 @@ def edges(lrs: list[float], bests: list[tuple[float, float] | None]) -> list[boo
 def tune(
     bench: Bench, steps: int, lrs: list[float], fractions: list[float], extend: int, restart: bool
 ) -> dict[str, Any]:
-    """Both models through the same grid at `steps`; each finished run cached in out/bench/tune/."""
-    lrs, results, added, started = sorted(lrs), {m: {} for m in MODELS}, 0, time.perf_counter()
+    """Both models through the same grid at `steps`; each finished run cached in out/bench/tune/.
+    Each axis grows at an edge where a model's best lies, by at most `extend` values."""
+    lrs, fractions, results = sorted(lrs), sorted(fractions), {m: {} for m in MODELS}
+    added, started = {"lr": 0, "warmup": 0}, time.perf_counter()
     TUNE.mkdir(parents=True, exist_ok=True)
     print(
         f"tuning: {len(MODELS)} models x {len(lrs)} learning rates x {len(fractions)} warmups, "
@@ -452,17 +467,23 @@ def tune(
                 )
             results[model][(lr, fraction)] = result | {"cache": path.name}
         picks = {m: pick_best(lrs, fractions, results[m]) for m in MODELS}
-        grow = edges(lrs, [best for _, best in picks.values()])
-        if not grow or added >= extend:
+        bests = [best for _, best in picks.values()]
+        grow_lr = edges(lrs, [b and b[0] for b in bests])[: extend - added["lr"]]
+        grow_warmup = edges(fractions, [b[1] for b in bests if b])[: extend - added["warmup"]]
+        if not grow_lr and not grow_warmup:
             break
-        for up in grow[: extend - added]:
+        for up in grow_lr:
             new = half_decade(max(lrs) if up else min(lrs), up)
-            print(
-                f"a best lies at the grid's {'top' if up else 'bottom'} edge: adding lr {new:.0e}", flush=True
-            )
+            print(f"a best lies at the highest or lowest lr: adding lr {new:.0e}", flush=True)
             lrs.append(new)
-            added += 1
+            added["lr"] += 1
+        for up in grow_warmup:
+            new = next_warmup(max(fractions) if up else min(fractions), up)
+            print(f"a best lies at the longest or shortest warmup: adding warmup {percent(new)}", flush=True)
+            fractions.append(new)
+            added["warmup"] += 1
         lrs.sort()
+        fractions.sort()
     runs = [
         {
             "model": m,
@@ -483,7 +504,17 @@ def tune(
         if cell is None:
             raise SystemExit(f"tuning: every {NAMES[m]} run diverged; lower the learning rates (--lrs)")
         best[m] = Setting(*cell).as_dict(steps) | {"final_val_loss": results[m][cell]["final_val_loss"]}
-    on_edge = {m: best[m]["lr"] in (min(lrs), max(lrs)) for m in MODELS}
+    on_edge = {
+        m: [
+            axis
+            for axis, value, values in (
+                ("lr", best[m]["lr"], lrs),
+                ("warmup", best[m]["warmup_fraction"], fractions),
+            )
+            if value in (min(values), max(values))
+        ]
+        for m in MODELS
+    }
     return {
         "steps": steps,
         "tokens": steps * bench.cfg.batch_tokens,
@@ -496,6 +527,10 @@ def tune(
         "best_on_edge": on_edge,
         "wall_seconds": time.perf_counter() - started,
     }
+
+
+def percent(fraction: float) -> str:
+    return f"{fraction * 100:g} %"
 
 
 def _finite(x: float) -> float | None:
@@ -597,7 +632,7 @@ def plot(result: dict[str, Any], path: Path) -> None:
         ax = axes[2]
         ceiling = result["curve"][0]["nanogpt"]
         for color, model in (("C0", "grist"), ("C1", "nanogpt")):
-            for style, fraction in zip(("-o", "--s"), tuning["warmup_fractions"], strict=False):
+            for style, fraction in zip(("-o", "--s", ":^", "-.v"), tuning["warmup_fractions"], strict=False):
                 rows = [r for r in tuning["runs"] if r["model"] == model and r["warmup_fraction"] == fraction]
                 losses = [r["final_val_loss"] for r in rows]
                 shown = [
@@ -611,7 +646,7 @@ def plot(result: dict[str, Any], path: Path) -> None:
                     style,
                     color=color,
                     ms=4,
-                    label=f"{NAMES[model]}, warmup {warmup} ({fraction:.0%})",
+                    label=f"{NAMES[model]}, warmup {warmup} ({percent(fraction)})",
                 )
             b = tuning["best"][model]
             ax.scatter([b["lr"]], [b["final_val_loss"]], s=150, facecolors="none", edgecolors=color, zorder=3)
@@ -641,7 +676,7 @@ def print_tuning(tuning: dict[str, Any]) -> None:
             rows = {
                 r["lr"]: r for r in tuning["runs"] if r["model"] == model and r["warmup_fraction"] == fraction
             }
-            warmup = f"{next(iter(rows.values()))['warmup_steps']} ({fraction:.0%})"
+            warmup = f"{next(iter(rows.values()))['warmup_steps']} ({percent(fraction)})"
             cells = []
             for lr in lrs:
                 r = rows[lr]
@@ -651,10 +686,11 @@ def print_tuning(tuning: dict[str, Any]) -> None:
             print(f"{NAMES[model]:<8} {warmup:<12}" + "".join(cells))
     for model in MODELS:
         b = tuning["best"][model]
-        edge = " (on the grid's edge: a better lr may lie beyond)" if tuning["best_on_edge"][model] else ""
+        axes = " and ".join(tuning["best_on_edge"][model])
+        edge = f" (at the grid's edge in {axes}: a better setting may lie beyond)" if axes else ""
         print(
             f"best {NAMES[model]}: lr {b['lr']:.0e}, warmup {b['warmup_steps']} steps "
-            f"({b['warmup_fraction']:.0%}): {b['final_val_loss']:.4f}{edge}"
+            f"({percent(b['warmup_fraction'])}): {b['final_val_loss']:.4f}{edge}"
         )
     print(f"tuning wall time {tuning['wall_seconds'] / 60:.1f} min (kept runs are not re-run)")
 
@@ -673,7 +709,7 @@ def main() -> int:
         "--warmups", type=parse_floats, default=list(WARMUP_FRACTIONS), help="warmups as fractions of the run"
     )
     parser.add_argument(
-        "--extend", type=int, default=EXTEND, help="learning rates the grid may add at an edge"
+        "--extend", type=int, default=EXTEND, help="values each axis (lr, warmup) may add at its edges"
     )
     parser.add_argument("--restart-tune", action="store_true", help="re-run the grid's kept runs too")
     parser.add_argument(

@@ -7,7 +7,16 @@ import math
 
 import pytest
 
-from bench.train_bench import Setting, cache_path, edges, half_decade, nanogpt_lr, pick_best, tune_key
+from bench.train_bench import (
+    Setting,
+    cache_path,
+    edges,
+    half_decade,
+    nanogpt_lr,
+    next_warmup,
+    pick_best,
+    tune_key,
+)
 
 CONFIG = {"model": {"n_layer": 4, "n_embd": 256}, "batch_tokens": 4096, "val_tokens": 65536}
 CORPUS = {"tokenizer": "a" * 16, "shards": "b" * 16}
@@ -57,6 +66,13 @@ def test_half_decade_ladder():
     assert half_decade(3e-3, up=False) == 1e-3
 
 
+def test_warmup_ladder():
+    assert next_warmup(0.10, up=True) == 0.25
+    assert next_warmup(0.25, up=True) == 0.5
+    assert next_warmup(0.5, up=True) == 0.5
+    assert next_warmup(0.02, up=False) == 0.008
+
+
 def run(final: float, status: str = "finished", last_train: float | None = None) -> dict:
     """A result as tune_run returns it: untrained loss 9.0, training down to `final`."""
     last = final if last_train is None else last_train
@@ -85,7 +101,17 @@ def test_best_is_the_lowest_final_loss_and_neighbours_are_labelled():
     assert labels[(3e-3, 0.10)] == "near best"
     assert labels[(1e-3, 0.02)] == "too low"
     assert labels[(1e-2, 0.10)] == "too high"
-    assert edges(LRS, [best]) == []
+    assert edges(LRS, [best[0]]) == []
+    assert edges(FRACTIONS, [best[1]]) == [False]  # the shortest warmup won: try a shorter one
+
+
+def test_a_worse_warmup_at_the_best_lr_is_not_called_too_high():
+    runs = {(lr, f): run(6.0) for lr in LRS for f in FRACTIONS}
+    runs[(3e-3, 0.02)] = run(5.0)
+    runs[(3e-3, 0.10)] = run(5.5)
+    labels, best = pick_best(LRS, FRACTIONS, runs)
+    assert best == (3e-3, 0.02)
+    assert labels[(3e-3, 0.10)] == "other warmup"
 
 
 def test_a_diverged_run_never_wins():
@@ -101,10 +127,11 @@ def test_a_diverged_run_never_wins():
 
 
 def test_the_grid_grows_where_a_best_lies_on_its_edge():
-    assert edges(LRS, [(1e-2, 0.02), (3e-3, 0.10)]) == [True]
-    assert edges(LRS, [(1e-3, 0.02), (3e-3, 0.10)]) == [False]
-    assert edges(LRS, [(1e-3, 0.02), (1e-2, 0.10)]) == [False, True]
-    assert edges(LRS, [None, (3e-3, 0.02)]) == [False]  # everything diverged: go lower
+    assert edges(LRS, [1e-2, 3e-3]) == [True]
+    assert edges(LRS, [1e-3, 3e-3]) == [False]
+    assert edges(LRS, [1e-3, 1e-2]) == [False, True]
+    assert edges(LRS, [None, 3e-3]) == [False]  # everything diverged: go lower
+    assert edges([0.02, 0.10, 0.25], [0.10, 0.10]) == []
 
 
 def test_nanogpt_schedule_warms_up_then_decays_to_a_tenth():
