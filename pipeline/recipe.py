@@ -64,6 +64,11 @@ class Recipe(Strict):
     name: str = "corpus"
     output_dir: str
     workers: int = Field(0, ge=0)  # 0: all cores
+    # Where the work units run: this machine's process pool, or Ray tasks (`ray_address` "auto" or
+    # host:port joins a running cluster; unset, a Ray instance is started here). Neither changes
+    # the output, so neither is in the fingerprint: a run may resume under the other executor.
+    executor: Literal["local", "ray"] = "local"
+    ray_address: str | None = None
     batch_size: int = Field(1000, ge=1)  # documents per step call inside a work unit
     error_budget: ErrorBudget = ErrorBudget()
     sources: list[SourceSpec] = Field(min_length=1)
@@ -97,8 +102,8 @@ class Recipe(Strict):
         return out
 
     def fingerprint(self) -> str:
-        """Identifies what the output depends on (workers and batch size do not change it)."""
-        data = self.model_dump(exclude={"workers"})
+        """Identifies what the output depends on (workers and the executor do not change it)."""
+        data = self.model_dump(exclude={"workers", "executor", "ray_address"})
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 

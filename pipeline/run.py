@@ -542,7 +542,7 @@ def run(recipe: Recipe, *, restart: bool = False, executor: Executor | None = No
 def _run_locked(recipe: Recipe, out: Path, restart: bool, executor: Executor | None, t0: float) -> RunResult:
     _check_fingerprint(recipe, out, restart)
     _remove_stale_temporaries(out)
-    executor = executor or make_executor("local", recipe.n_workers)
+    executor = executor or make_executor(recipe.executor, recipe.n_workers, recipe.ray_address)
     _PIPELINES.clear()  # a step's loaded plan must never outlive the run that made it
     pipe = get_pipeline(recipe)
     units = list_units(recipe)
@@ -582,6 +582,7 @@ def _run_locked(recipe: Recipe, out: Path, restart: bool, executor: Executor | N
         write_json(final_marker, pipe.sink.finalize(out) or {})
     sink_stats = read_json(final_marker)
     phase_seconds[pipe.sink.write_label] = time.perf_counter() - t_phase
+    _remove_stale_temporaries(out)  # of attempts lost with their worker or node and redone elsewhere
     return RunResult(
         out, stage_results, plan_stats, sink_results, sink_stats, time.perf_counter() - t0, phase_seconds
     )
