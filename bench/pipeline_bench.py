@@ -25,7 +25,8 @@ from bench.floors import finish, floor
 from pipeline.readers import BadRecord, read_source
 from pipeline.recipe import Recipe
 from pipeline.report import write_outputs
-from pipeline.run import list_units, run, stage_dir
+from pipeline.run import run, stage_dir
+from pipeline.units import list_units
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"

@@ -16,7 +16,8 @@ STORAGE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.E
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from pipeline.report import print_summary, write_outputs
-    from pipeline.run import RunError, list_units, run
+    from pipeline.run import RunError, run
+    from pipeline.units import list_units
 
     recipe = load_recipe(args.recipe, args.overrides)
     try:

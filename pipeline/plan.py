@@ -18,9 +18,10 @@ from pipeline.document import Document, docs_to_table
 from pipeline.readers import BadRecord
 from pipeline.recipe import Recipe
 from pipeline.report import console
-from pipeline.run import Pipeline, apply_guarded, list_units, read_unit
+from pipeline.run import Pipeline, apply_guarded
 from pipeline.steps.base import DocumentStep
 from pipeline.steps.tokenize import Tokenize
+from pipeline.units import input_files, list_units, read_unit, unsplittable
 
 CHARS_PER_TOKEN_GUESS = 4.0  # byte-level BPE on English prose; the manifest records the real figure
 PYTHON_BYTES_PER_CHAR = 6.0  # str + Arrow buffers + per-step copies of a batch in flight
@@ -37,6 +38,8 @@ class PlanReport:
     stages: list[dict[str, Any]] = field(default_factory=list)
     disk_bytes: dict[str, int] = field(default_factory=dict)
     memory_bytes: dict[str, int] = field(default_factory=dict)
+    unsplittable: list[tuple[str, int, str]] = field(default_factory=list)
+    unit_mb: float = 0.0
 
 
 def estimate(recipe: Recipe, sample_docs: int = 200) -> PlanReport:
@@ -59,11 +62,13 @@ def estimate(recipe: Recipe, sample_docs: int = 200) -> PlanReport:
                 taken += 1
     report = PlanReport(
         len(units),
-        sum(os.path.getsize(u.path) for u in units if os.path.isfile(u.path)),
+        sum(os.path.getsize(p) for p in input_files(units)),
         docs,
         bad,
         chars,
         recipe.n_workers,
+        unsplittable=unsplittable(recipe),
+        unit_mb=recipe.unit_mb,
     )
     sample_chars = sum(len(d.text) for d in sample) or 1
     docs_rate = chars_rate = 1.0
@@ -124,6 +129,14 @@ def print_plan(report: PlanReport) -> None:
         f"inputs: {report.units} units, {_human(report.input_bytes)} on disk, {report.docs:,} documents "
         f"({report.bad:,} bad), {_human(report.chars)} of text (counted); {report.workers} workers"
     )
+    for path, size, why in report.unsplittable:
+        out.print(
+            f"[yellow]one unit:[/] {path} ({_human(size)}, over unit_mb={report.unit_mb:g}) cannot be cut "
+            f"into parts ({why}), so one worker reads it while the others wait. To spread it, split "
+            "it into files of about unit_mb (JSONL: `zcat f.jsonl.gz | split -C 32M -d "
+            "--additional-suffix=.jsonl - f-`), store it uncompressed, or as Parquet with several row "
+            "groups"
+        )
     table = Table(title="estimated survivors per step")
     for col in ("step", "documents", "text", "how"):
         table.add_column(col, justify="left" if col in ("step", "how") else "right")

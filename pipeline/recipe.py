@@ -70,6 +70,10 @@ class Recipe(Strict):
     executor: Literal["local", "ray"] = "local"
     ray_address: str | None = None
     batch_size: int = Field(1000, ge=1)  # documents per step call inside a work unit
+    # Inputs larger than this are cut into work units of about this size where the format allows
+    # (uncompressed JSONL, Parquet row groups: `pipeline.units`), so one big file keeps every
+    # worker busy.
+    unit_mb: float = Field(32.0, gt=0)
     error_budget: ErrorBudget = ErrorBudget()
     sources: list[SourceSpec] = Field(min_length=1)
     steps: list[dict[str, Any]] = Field(default_factory=list)

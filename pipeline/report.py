@@ -21,6 +21,7 @@ from pipeline.counters import add_tally, merge_step_counters, sum_reasons
 from pipeline.recipe import Recipe
 from pipeline.run import get_pipeline, plan_dir
 from pipeline.steps.base import GlobalStep
+from pipeline.units import input_files
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -171,7 +172,7 @@ def write_outputs(recipe: Recipe, result: Any, units: list[Any]) -> dict[str, An
         "name": recipe.name,
         "recipe": recipe.model_dump(),
         "fingerprint": recipe.fingerprint(),
-        "inputs": [file_fingerprint(Path(u.path)) for u in units if Path(u.path).is_file()],
+        "inputs": [file_fingerprint(Path(p)) for p in input_files(units)],
         "versions": versions(),
         "steps": rows,
         "plans": result.plan_stats,

@@ -47,22 +47,14 @@ from pipeline.document import (
 )
 from pipeline.driver import UnitSummary, plan_once
 from pipeline.executor import Executor, make_executor
-from pipeline.readers import BadRecord, expand_paths, read_source
+from pipeline.readers import BadRecord
 from pipeline.recipe import Recipe, build_steps
 from pipeline.steps.base import DocumentStep, GlobalStep, Sink, Step, Summaries
+from pipeline.units import Unit, list_units, read_unit
 
 
 class RunError(Exception):
     """A run stopped for a reason the user must act on (error budget, changed recipe)."""
-
-
-@dataclass(frozen=True)
-class Unit:
-    """A work unit: one input file (or dataset) and, in later stages, what became of it."""
-
-    id: str
-    source: int
-    path: str
 
 
 @dataclass
@@ -139,14 +131,6 @@ def quarantine_path(out: Path, unit: str, stage: int = 0) -> Path:
     return out / "quarantine" / (f"{unit}.jsonl" if stage == 0 else f"{unit}.stage{stage}.jsonl")
 
 
-def list_units(recipe: Recipe) -> list[Unit]:
-    units = []
-    for si, src in enumerate(recipe.sources):
-        for fi, path in enumerate(expand_paths(src.path, src.format)):
-            units.append(Unit(f"{src.name}-{fi:05d}", si, str(path)))
-    return units
-
-
 # ---------------------------------------------------------------------------- one unit
 
 _PIPELINES: dict[str, Pipeline] = {}
@@ -157,19 +141,6 @@ def get_pipeline(recipe: Recipe) -> Pipeline:
     if key not in _PIPELINES:
         _PIPELINES[key] = Pipeline(recipe)
     return _PIPELINES[key]
-
-
-def read_unit(recipe: Recipe, unit: Unit) -> Iterator[Document | BadRecord]:
-    """A unit's input records, read as its source in the recipe says."""
-    src = recipe.sources[unit.source]
-    return read_source(
-        Path(unit.path),
-        source=src.name,
-        format=src.format,
-        text_field=src.text_field,
-        id_field=src.id_field,
-        html_extractor=src.html_extractor,
-    )
 
 
 def _read_input(

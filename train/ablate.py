@@ -56,10 +56,10 @@ from pipeline.document import Document
 from pipeline.minhash.shingles import shingle_batch
 from pipeline.readers.common import BadRecord
 from pipeline.recipe import Recipe, build_steps, load_recipe
-from pipeline.run import list_units, read_unit
 from pipeline.run import run as run_pipeline
 from pipeline.sampling import lowest_within
 from pipeline.tokenizer import SEPARATOR, Encoder
+from pipeline.units import list_units, read_unit
 from train.checkpoint import LAST, load_checkpoint
 from train.config import config_from_dict
 from train.data import Corpus

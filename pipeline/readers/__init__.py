@@ -39,6 +39,17 @@ class BadRecord:
     excerpt: str
 
 
+@dataclass(frozen=True, slots=True)
+class Span:
+    """Part of a file read as its own unit (`pipeline.units`): bytes [start, end) of a JSONL file
+    whose first line is line `first`, or row groups [start, end) of a Parquet file whose first
+    row is row `first`, so positions stay those of the whole file."""
+
+    start: int
+    end: int
+    first: int
+
+
 FORMATS: tuple[str, ...] = ("jsonl", "parquet", "text", "warc", "wet", "hf")
 HTML_EXTRACTORS: tuple[str, ...] = ("trafilatura", "resiliparse")
 
@@ -69,9 +80,10 @@ def read_source(
 
     `source` names the corpus the documents belong to; it always becomes `Document.source`.
     `text_field` / `id_field` apply to record formats (jsonl, parquet, hf); `html_extractor`
-    to "warc". Format-specific `options`: parquet `batch_size`; hf `split`, `batch_size`;
-    text `root` (ids are paths relative to it, default the current directory). An option the
-    format does not take raises TypeError here, at call time, not on first iteration.
+    to "warc". Format-specific `options`: jsonl `span` (a part of the file); parquet
+    `batch_size`, `span`; hf `split`, `batch_size`; text `root` (ids are paths relative to it,
+    default the current directory). An option the format does not take raises TypeError here,
+    at call time, not on first iteration.
     """
     path = Path(path)
     if not source:
@@ -134,4 +146,4 @@ def expand_paths(pattern: str | os.PathLike[str], format: str) -> list[Path]:
     return sorted(units)
 
 
-__all__ = ["FORMATS", "HTML_EXTRACTORS", "BadRecord", "expand_paths", "read_source"]
+__all__ = ["FORMATS", "HTML_EXTRACTORS", "BadRecord", "Span", "expand_paths", "read_source"]

@@ -172,13 +172,14 @@ def read_arrow_batches(
     batches: Iterable[pa.RecordBatch | pa.Table],
     mapper: RecordMapper,
     errors: tuple[type[Exception], ...] = (),
+    first_row: int = 0,
 ) -> Iterator[Document | BadRecord]:
-    """Rows of Arrow batches as documents, numbered from 0 across batches.
+    """Rows of Arrow batches as documents, numbered from `first_row` across batches.
 
     Only one batch is materialised as Python objects at a time. An exception of one of the
     `errors` types from the batch source (a corrupt Parquet page, say) ends the unit with one
     "corrupt_file" BadRecord at the first row that could not be read."""
-    row = 0
+    row = first_row
     try:
         for batch in batches:
             for record in batch.to_pylist():

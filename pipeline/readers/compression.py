@@ -44,6 +44,23 @@ def decompressed_chunks(path: Path) -> Iterator[bytes]:
                 yield chunk
 
 
+def is_compressed(path: Path) -> bool:
+    """Whether the file is a gzip or zstd stream (by its magic bytes)."""
+    with open(path, "rb") as fh:
+        magic = fh.read(4)
+    return magic.startswith(_GZIP_MAGIC) or magic == _ZSTD_MAGIC
+
+
+def range_chunks(path: Path, start: int, end: int) -> Iterator[bytes]:
+    """Bytes [start, end) of an uncompressed file, in chunks of at most CHUNK_BYTES."""
+    with open(path, "rb") as fh:
+        fh.seek(start)
+        left = end - start
+        while left > 0 and (chunk := fh.read(min(CHUNK_BYTES, left))):
+            left -= len(chunk)
+            yield chunk
+
+
 def _inflate(fh: BinaryIO, new_decompressor: Callable[[], Any], unit: str) -> Iterator[bytes]:
     decompressor = new_decompressor()
     inside = False  # whether a member/frame has started and not yet ended

@@ -21,25 +21,38 @@ import re
 from collections.abc import Iterator
 
 from pipeline.document import Document
-from pipeline.readers import BadRecord
+from pipeline.readers import BadRecord, Span
 from pipeline.readers.common import RecordMapper, surrogate_field
-from pipeline.readers.compression import CORRUPTION_ERRORS, decompressed_chunks, iter_lines, looks_binary
+from pipeline.readers.compression import (
+    CORRUPTION_ERRORS,
+    decompressed_chunks,
+    iter_lines,
+    looks_binary,
+    range_chunks,
+)
 
 # Matches both halves of a proper pair too ("\ud83d\ude00" is one emoji); the walk decides.
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
-def read_jsonl(mapper: RecordMapper) -> Iterator[Document | BadRecord]:
-    """Documents of one JSONL file; see the module docstring for what counts as a record."""
-    line_no = 0
+def read_jsonl(mapper: RecordMapper, span: Span | None = None) -> Iterator[Document | BadRecord]:
+    """Documents of one JSONL file, or of the part `span` of an uncompressed one (whole lines,
+    numbered as in the whole file); see the module docstring for what counts as a record."""
+    line_no = 0 if span is None else span.first - 1
     try:
-        chunks = decompressed_chunks(mapper.path)
-        head = next(chunks, b"").removeprefix(codecs.BOM_UTF8)
+        if span is None:
+            chunks = decompressed_chunks(mapper.path)
+        else:
+            chunks = range_chunks(mapper.path, span.start, span.end)
+        head = next(chunks, b"")
+        if span is None or span.start == 0:
+            head = head.removeprefix(codecs.BOM_UTF8)
         if looks_binary(head):
             detail = "NUL bytes or mostly invalid UTF-8 at the start: binary (or UTF-16/32), not JSON Lines"
             yield mapper.bad(None, None, "binary_file", detail, head)
             return
-        for line_no, line in enumerate(iter_lines(itertools.chain((head,), chunks)), 1):
+        first = line_no + 1
+        for line_no, line in enumerate(iter_lines(itertools.chain((head,), chunks)), first):
             try:
                 text = line.decode("utf-8")
             except UnicodeDecodeError as e:

@@ -15,19 +15,24 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.document import Document
-from pipeline.readers import BadRecord
+from pipeline.readers import BadRecord, Span
 from pipeline.readers.common import RecordMapper, read_arrow_batches
 
 _ERRORS = (pa.ArrowException, OSError)
 
 
-def read_parquet(mapper: RecordMapper, *, batch_size: int = 1024) -> Iterator[Document | BadRecord]:
-    """Documents of one Parquet file. `batch_size` rows are held as Python objects at a time:
-    pyarrow's default (65,536) times multi-KB texts would be hundreds of MB."""
+def read_parquet(
+    mapper: RecordMapper, *, batch_size: int = 1024, span: Span | None = None
+) -> Iterator[Document | BadRecord]:
+    """Documents of one Parquet file, or of its row groups `span` (rows numbered as in the whole
+    file). `batch_size` rows are held as Python objects at a time: pyarrow's default (65,536)
+    times multi-KB texts would be hundreds of MB."""
     try:
         parquet_file = pq.ParquetFile(mapper.path)
     except _ERRORS as e:
         yield mapper.bad(None, None, "corrupt_file", f"not a readable Parquet file: {e}", "")
         return
+    groups = None if span is None else list(range(span.start, span.end))
     with parquet_file:
-        yield from read_arrow_batches(parquet_file.iter_batches(batch_size=batch_size), mapper, _ERRORS)
+        batches = parquet_file.iter_batches(batch_size=batch_size, row_groups=groups)
+        yield from read_arrow_batches(batches, mapper, _ERRORS, first_row=0 if span is None else span.first)
