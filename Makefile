@@ -59,6 +59,7 @@ bench: $(STAMP)
 	@status=0; \
 	$(BIN)/python -m bench.pipeline_bench --workers $(WORKERS) || status=1; \
 	$(BIN)/python -m bench.minhash_bench --workers $(WORKERS) || status=1; \
+	$(BIN)/python -m bench.scale_bench --workers $(WORKERS) || status=1; \
 	$(BIN)/python -m bench.decontam_bench || status=1; \
 	$(BIN)/python -m bench.quality_bench || status=1; \
 	$(BIN)/python -m bench.filter_eval --split test || status=1; \
