@@ -8,7 +8,6 @@ so the plan says so instead of guessing. Disk and memory are estimates, labelled
 from __future__ import annotations
 
 import io
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +20,7 @@ from pipeline.report import console
 from pipeline.run import Pipeline, apply_guarded
 from pipeline.steps.base import DocumentStep
 from pipeline.steps.tokenize import Tokenize
+from pipeline.storage import as_path
 from pipeline.units import input_files, list_units, read_unit, unsplittable
 
 CHARS_PER_TOKEN_GUESS = 4.0  # byte-level BPE on English prose; the manifest records the real figure
@@ -62,7 +62,7 @@ def estimate(recipe: Recipe, sample_docs: int = 200) -> PlanReport:
                 taken += 1
     report = PlanReport(
         len(units),
-        sum(os.path.getsize(p) for p in input_files(units)),
+        sum(as_path(p).stat().st_size for p in input_files(units)),
         docs,
         bad,
         chars,

@@ -21,6 +21,7 @@ from pipeline.counters import add_tally, merge_step_counters, sum_reasons
 from pipeline.recipe import Recipe
 from pipeline.run import get_pipeline, plan_dir
 from pipeline.steps.base import GlobalStep
+from pipeline.storage import as_path, identity, is_url
 from pipeline.units import input_files
 
 if TYPE_CHECKING:
@@ -51,12 +52,16 @@ def sum_numeric(items: list[dict[str, Any]]) -> dict[str, Any]:
     return total
 
 
-def file_fingerprint(path: Path) -> dict[str, Any]:
+def file_fingerprint(path: str) -> dict[str, Any]:
+    """An input's path, size and SHA-256; a remote object's size and the store's own checksum
+    (reading terabytes back to hash them is not a report's job)."""
+    if is_url(path):
+        return identity(as_path(path))
     h = hashlib.sha256()
-    with path.open("rb") as f:
+    with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
-    return {"path": str(path), "bytes": path.stat().st_size, "sha256": h.hexdigest()}
+    return {"path": path, "bytes": Path(path).stat().st_size, "sha256": h.hexdigest()}
 
 
 def versions() -> dict[str, str]:
@@ -172,7 +177,7 @@ def write_outputs(recipe: Recipe, result: Any, units: list[Any]) -> dict[str, An
         "name": recipe.name,
         "recipe": recipe.model_dump(),
         "fingerprint": recipe.fingerprint(),
-        "inputs": [file_fingerprint(Path(p)) for p in input_files(units)],
+        "inputs": [file_fingerprint(p) for p in input_files(units)],
         "versions": versions(),
         "steps": rows,
         "plans": result.plan_stats,

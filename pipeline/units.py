@@ -22,7 +22,6 @@ import math
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pyarrow.parquet as pq
 
@@ -30,6 +29,7 @@ from pipeline.document import Document
 from pipeline.readers import BadRecord, Span, expand_paths, read_source
 from pipeline.readers.compression import is_compressed
 from pipeline.recipe import Recipe
+from pipeline.storage import AnyPath, as_path, is_url
 
 SCAN_BYTES = 8 << 20  # chunk of the newline count that numbers a JSONL file's parts
 
@@ -59,7 +59,7 @@ def list_units(recipe: Recipe) -> list[Unit]:
     return units
 
 
-def split(path: Path, format: str, limit: int) -> list[Span]:
+def split(path: AnyPath, format: str, limit: int) -> list[Span]:
     """The parts of one input of about `limit` bytes each; [] when it is read whole."""
     if format not in ("jsonl", "parquet") or not path.is_file():
         return []
@@ -90,11 +90,11 @@ def unsplittable(recipe: Recipe) -> list[tuple[str, int, str]]:
     return found
 
 
-def _line_spans(path: Path, size: int, parts: int) -> list[Span]:
+def _line_spans(path: AnyPath, size: int, parts: int) -> list[Span]:
     """Byte ranges cut just after the first newline at or past each k/parts of the file, each
     with the number of its first line (one pass counting newlines, about 3 GB/s)."""
     cuts = [0]
-    with open(path, "rb") as f:
+    with path.open("rb") as f:
         for k in range(1, parts):
             target = max(size * k // parts, cuts[-1])
             f.seek(target)
@@ -116,9 +116,10 @@ def _line_spans(path: Path, size: int, parts: int) -> list[Span]:
     return [Span(bounds[i], bounds[i + 1], first_lines[i]) for i in range(len(cuts))]
 
 
-def _row_group_spans(path: Path, limit: int) -> list[Span]:
+def _row_group_spans(path: AnyPath, limit: int) -> list[Span]:
     """Runs of consecutive row groups of about `limit` bytes on disk, with their first row."""
-    meta = pq.ParquetFile(path).metadata
+    with path.open("rb") as f:
+        meta = pq.ParquetFile(f).metadata
     spans, start, first, row, size = [], 0, 0, 0, 0
     for g in range(meta.num_row_groups):
         group = meta.row_group(g)
@@ -135,7 +136,7 @@ def read_unit(recipe: Recipe, unit: Unit) -> Iterator[Document | BadRecord]:
     src = recipe.sources[unit.source]
     options = {"span": unit.span} if unit.span is not None else {}
     return read_source(
-        Path(unit.path),
+        as_path(unit.path),
         source=src.name,
         format=src.format,
         text_field=src.text_field,
@@ -146,5 +147,6 @@ def read_unit(recipe: Recipe, unit: Unit) -> Iterator[Document | BadRecord]:
 
 
 def input_files(units: list[Unit]) -> list[str]:
-    """The distinct input paths of `units`, in order (a cut file counts once)."""
-    return list(dict.fromkeys(u.path for u in units if os.path.isfile(u.path)))
+    """The distinct input files of `units`, in order (a cut file counts once; a Hugging Face
+    dataset directory or hub id is not a file)."""
+    return list(dict.fromkeys(u.path for u in units if is_url(u.path) or os.path.isfile(u.path)))

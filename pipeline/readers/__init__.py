@@ -17,14 +17,18 @@ importing `datasets` or `trafilatura`.
 
 from __future__ import annotations
 
-import glob
 import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipeline.document import Document
+from pipeline.storage import as_path, glob, is_url
+
+if TYPE_CHECKING:
+    from upath import UPath
 
 
 @dataclass(slots=True)
@@ -85,7 +89,7 @@ def read_source(
     default the current directory). An option the format does not take raises TypeError here,
     at call time, not on first iteration.
     """
-    path = Path(path)
+    path = as_path(path)
     if not source:
         raise ValueError("source must be a non-empty name")
     if format in ("jsonl", "parquet", "hf"):
@@ -116,8 +120,9 @@ def read_source(
     raise ValueError(f"unknown input format {format!r}; expected one of {FORMATS}")
 
 
-def expand_paths(pattern: str | os.PathLike[str], format: str) -> list[Path]:
-    """Resolve a glob (relative to the current directory) into sorted input units.
+def expand_paths(pattern: str | os.PathLike[str], format: str) -> list[Path | UPath]:
+    """Resolve a glob (relative to the current directory, or an fsspec URL such as
+    `s3://bucket/dir/*.jsonl.gz`: `pipeline.storage`) into sorted input units.
 
     A matched file is one unit; a matched directory expands (recursively) to its files with the
     format's suffixes, so `data/books/` and `data/books/**/*.txt` mean the same thing. For "hf"
@@ -127,8 +132,8 @@ def expand_paths(pattern: str | os.PathLike[str], format: str) -> list[Path]:
     """
     if format not in FORMATS:
         raise ValueError(f"unknown input format {format!r}; expected one of {FORMATS}")
-    pattern = os.path.expanduser(os.fspath(pattern))
-    matches = [Path(p) for p in glob.glob(pattern, recursive=True)]
+    pattern = os.fspath(pattern)
+    matches = glob(pattern)
     if format == "hf":
         if not matches and _HUB_ID.fullmatch(pattern):  # no glob characters can match _HUB_ID
             return [Path(pattern)]
@@ -143,7 +148,7 @@ def expand_paths(pattern: str | os.PathLike[str], format: str) -> list[Path]:
                 units.add(match)
     if not units:
         raise FileNotFoundError(f"no {format} input matches {pattern!r}")
-    return sorted(units)
+    return sorted(units, key=str) if is_url(pattern) else sorted(units)
 
 
 __all__ = ["FORMATS", "HTML_EXTRACTORS", "BadRecord", "Span", "expand_paths", "read_source"]

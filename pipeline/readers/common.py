@@ -10,13 +10,13 @@ import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
 from pipeline.document import Document
 from pipeline.readers import BadRecord
+from pipeline.storage import AnyPath
 
 EXCERPT_CHARS = 200
 _SURROGATE = re.compile("[\\ud800-\\udfff]")
@@ -38,7 +38,7 @@ def excerpt(raw: bytes | str | Any) -> str:
 
 
 def bad_record(
-    path: Path, line: int | None, field: str | None, reason: str, detail: str, raw: Any
+    path: AnyPath, line: int | None, field: str | None, reason: str, detail: str, raw: Any
 ) -> BadRecord:
     """A BadRecord whose excerpt is cut from `raw` (bytes, str, or a parsed record)."""
     return BadRecord(str(path), line, field, reason, detail, excerpt(raw))
@@ -103,7 +103,7 @@ class RecordMapper:
     source: str
     text_field: str
     id_field: str
-    path: Path
+    path: AnyPath
     name: str  # the unit's name in derived ids
 
     def bad(self, position: int | None, field: str | None, reason: str, detail: str, raw: Any) -> BadRecord:

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable, Iterable, Iterator
-from pathlib import Path
 from typing import Any, BinaryIO
 
 import zstandard
+
+from pipeline.storage import AnyPath
 
 CHUNK_BYTES = 1 << 20
 COMPRESSED_CHUNK_BYTES = 1 << 17  # text inflates ~3-10x, so decompressed chunks stay around 1 MiB
@@ -29,12 +30,13 @@ CORRUPTION_ERRORS: tuple[type[Exception], ...] = (zlib.error, zstandard.ZstdErro
 """What a damaged (not merely truncated) compressed stream raises mid-read (bad data, bad CRC)."""
 
 
-def decompressed_chunks(path: Path) -> Iterator[bytes]:
+def decompressed_chunks(path: AnyPath) -> Iterator[bytes]:
     """The file's decompressed bytes in chunks of about CHUNK_BYTES (memory stays bounded).
 
     Raises EOFError after the last recoverable byte of a truncated compressed file."""
-    with open(path, "rb") as fh:
-        magic = fh.peek(4)[:4]
+    with path.open("rb") as fh:
+        magic = fh.read(4)
+        fh.seek(0)
         if magic.startswith(_GZIP_MAGIC):
             yield from _inflate(fh, lambda: zlib.decompressobj(wbits=16 + zlib.MAX_WBITS), "gzip member")
         elif magic == _ZSTD_MAGIC:
@@ -44,16 +46,16 @@ def decompressed_chunks(path: Path) -> Iterator[bytes]:
                 yield chunk
 
 
-def is_compressed(path: Path) -> bool:
+def is_compressed(path: AnyPath) -> bool:
     """Whether the file is a gzip or zstd stream (by its magic bytes)."""
-    with open(path, "rb") as fh:
+    with path.open("rb") as fh:
         magic = fh.read(4)
     return magic.startswith(_GZIP_MAGIC) or magic == _ZSTD_MAGIC
 
 
-def range_chunks(path: Path, start: int, end: int) -> Iterator[bytes]:
+def range_chunks(path: AnyPath, start: int, end: int) -> Iterator[bytes]:
     """Bytes [start, end) of an uncompressed file, in chunks of at most CHUNK_BYTES."""
-    with open(path, "rb") as fh:
+    with path.open("rb") as fh:
         fh.seek(start)
         left = end - start
         while left > 0 and (chunk := fh.read(min(CHUNK_BYTES, left))):

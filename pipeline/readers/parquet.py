@@ -10,6 +10,7 @@ with one "corrupt_file" BadRecord at the first unreadable row.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -28,7 +29,8 @@ def read_parquet(
     file). `batch_size` rows are held as Python objects at a time: pyarrow's default (65,536)
     times multi-KB texts would be hundreds of MB."""
     try:
-        parquet_file = pq.ParquetFile(mapper.path)
+        path = mapper.path
+        parquet_file = pq.ParquetFile(path if isinstance(path, Path) else path.open("rb"))
     except _ERRORS as e:
         yield mapper.bad(None, None, "corrupt_file", f"not a readable Parquet file: {e}", "")
         return

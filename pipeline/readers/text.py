@@ -16,9 +16,10 @@ from pipeline.document import Document
 from pipeline.readers import BadRecord
 from pipeline.readers.common import bad_record
 from pipeline.readers.compression import CORRUPTION_ERRORS, decompressed_chunks, looks_binary
+from pipeline.storage import AnyPath
 
 
-def read_text(path: Path, *, source: str, root: Path | None = None) -> Iterator[Document | BadRecord]:
+def read_text(path: AnyPath, *, source: str, root: Path | None = None) -> Iterator[Document | BadRecord]:
     """The file as one document, or one BadRecord saying why it cannot be one."""
     chunks: list[bytes] = []
     try:
@@ -48,7 +49,9 @@ def read_text(path: Path, *, source: str, root: Path | None = None) -> Iterator[
     yield Document(f"{source}/{_relative_name(path, root)}", source, text, {})
 
 
-def _relative_name(path: Path, root: Path | None) -> str:
+def _relative_name(path: AnyPath, root: Path | None) -> str:
+    if not isinstance(path, Path):
+        return str(path)  # a URL names itself
     # abspath, not resolve(): a symlinked data folder must not move ids out from under root.
     absolute = Path(os.path.abspath(path))
     try:

@@ -29,7 +29,6 @@ import os
 import re
 import zlib
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import BinaryIO
 
 from warcio.archiveiterator import WARCIterator
@@ -40,6 +39,7 @@ from warcio.statusandheaders import StatusAndHeadersParserException
 from pipeline.document import Document
 from pipeline.readers import BadRecord
 from pipeline.readers.common import bad_record, derived_id
+from pipeline.storage import AnyPath
 
 Extractor = Callable[[str, str | None], str | None]
 _CHARSET = re.compile(r"charset\s*=\s*[\"']?([\w.:-]+)", re.IGNORECASE)
@@ -56,11 +56,13 @@ _PARSE_ERRORS = (
 )
 
 
-def read_warc(path: Path, *, source: str, kind: str, html_extractor: str) -> Iterator[Document | BadRecord]:
+def read_warc(
+    path: AnyPath, *, source: str, kind: str, html_extractor: str
+) -> Iterator[Document | BadRecord]:
     """Documents of one WARC (`kind="warc"`) or WET (`kind="wet"`) file."""
     extract = _make_extractor(html_extractor) if kind == "warc" else None
     wanted = "response" if kind == "warc" else "conversion"
-    with open(path, "rb") as fh:
+    with path.open("rb") as fh:
         records = WARCIterator(fh)
         record, number = None, 0
         while True:
@@ -97,7 +99,7 @@ def _ended_early(record: ArcWarcRecord) -> bool:
     return record.raw_stream.limit > 0
 
 
-def _unreadable(path: Path, number: int, records: WARCIterator, fh: BinaryIO, why: str) -> BadRecord:
+def _unreadable(path: AnyPath, number: int, records: WARCIterator, fh: BinaryIO, why: str) -> BadRecord:
     """Record `number` could not be parsed: "truncated_file" when the whole file has been read
     (it ends inside the record), else "corrupt_file" (garbage where a record should start)."""
     consumed = fh.tell() >= os.fstat(fh.fileno()).st_size and not (
@@ -110,7 +112,7 @@ def _unreadable(path: Path, number: int, records: WARCIterator, fh: BinaryIO, wh
 def _html_document(
     record: ArcWarcRecord,
     payload: bytes,
-    path: Path,
+    path: AnyPath,
     source: str,
     number: int,
     extract: Extractor,
@@ -138,7 +140,7 @@ def _html_document(
 
 
 def _wet_document(
-    record: ArcWarcRecord, payload: bytes, path: Path, source: str, number: int
+    record: ArcWarcRecord, payload: bytes, path: AnyPath, source: str, number: int
 ) -> Document | BadRecord:
     try:
         text = payload.decode("utf-8")
@@ -153,7 +155,7 @@ def _wet_document(
     return Document(_record_id(record, source, path, number), source, text, meta, number)
 
 
-def _record_id(record: ArcWarcRecord, source: str, path: Path, number: int) -> str:
+def _record_id(record: ArcWarcRecord, source: str, path: AnyPath, number: int) -> str:
     record_id = (record.rec_headers.get_header("WARC-Record-ID") or "").strip("<> ")
     return record_id or derived_id(source, path.name, number)
 
