@@ -36,8 +36,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         )
         return 1
     manifest = write_outputs(recipe, result, list_units(recipe))
+    result.publish()
     print_summary(manifest)
-    print(f"wrote {result.out}/ (report.md, funnel.png, manifest.json, shards/)")
+    print(f"wrote {recipe.output_dir}/ (report.md, funnel.png, manifest.json, shards/)")
     return 0
 
 

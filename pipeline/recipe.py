@@ -69,6 +69,9 @@ class Recipe(Strict):
     # the output, so neither is in the fingerprint: a run may resume under the other executor.
     executor: Literal["local", "ray"] = "local"
     ray_address: str | None = None
+    # Where a run whose output_dir is a URL keeps its working files (`pipeline.mirror`); default
+    # ~/.cache/grist/runs/<hash of the URL>. With Ray on several machines: a shared file system.
+    staging_dir: str | None = None
     batch_size: int = Field(1000, ge=1)  # documents per step call inside a work unit
     # Inputs larger than this are cut into work units of about this size where the format allows
     # (uncompressed JSONL, Parquet row groups: `pipeline.units`), so one big file keeps every
@@ -106,8 +109,8 @@ class Recipe(Strict):
         return out
 
     def fingerprint(self) -> str:
-        """Identifies what the output depends on (workers and the executor do not change it)."""
-        data = self.model_dump(exclude={"workers", "executor", "ray_address"})
+        """Identifies what the output depends on: not where it is written, nor by what."""
+        data = self.model_dump(exclude={"output_dir", "workers", "executor", "ray_address", "staging_dir"})
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 

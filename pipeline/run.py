@@ -24,7 +24,8 @@ import json
 import re
 import shutil
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -50,7 +51,10 @@ from pipeline.executor import Executor, make_executor
 from pipeline.readers import BadRecord
 from pipeline.recipe import Recipe, build_steps
 from pipeline.steps.base import DocumentStep, GlobalStep, Sink, Step, Summaries
+from pipeline.storage import is_url
 from pipeline.units import Unit, list_units, read_unit
+
+PUBLISHED_RECORD = ".published.json"  # pipeline.mirror's record, in a staging directory
 
 
 class RunError(Exception):
@@ -133,11 +137,14 @@ def quarantine_path(out: Path, unit: str, stage: int = 0) -> Path:
 
 # ---------------------------------------------------------------------------- one unit
 
-_PIPELINES: dict[str, Pipeline] = {}
+_PIPELINES: dict[tuple[str, str], Pipeline] = {}
 
 
-def get_pipeline(recipe: Recipe) -> Pipeline:
-    key = recipe.fingerprint()
+def get_pipeline(recipe: Recipe, run_id: str = "") -> Pipeline:
+    """The recipe's pipeline, built once per process and run. A step loads its plan once, so a
+    pipeline must not serve two runs: Ray's worker processes outlive a run, and a second run of
+    the same recipe (after `--restart`, or into another directory) must load its own plans."""
+    key = (recipe.fingerprint(), run_id)
     if key not in _PIPELINES:
         _PIPELINES[key] = Pipeline(recipe)
     return _PIPELINES[key]
@@ -230,11 +237,11 @@ def _quarantine_record(unit: Unit, record: BadRecord | Removal) -> dict[str, Any
     }
 
 
-def run_stage_unit(args: tuple[Recipe, str, int, Unit]) -> dict[str, Any]:
+def run_stage_unit(args: tuple[Recipe, str, int, Unit, str]) -> dict[str, Any]:
     """One pass of one unit through one stage. Idempotent; commits atomically."""
-    recipe, out_str, stage_index, unit = args
+    recipe, out_str, stage_index, unit, run_id = args
     out = Path(out_str)
-    pipe = get_pipeline(recipe)
+    pipe = get_pipeline(recipe, run_id)
     stage = pipe.stages[stage_index]
     sdir = stage_dir(out, stage_index)
     marker = sdir / f"{unit.id}.done.json"
@@ -309,13 +316,13 @@ def run_stage_unit(args: tuple[Recipe, str, int, Unit]) -> dict[str, Any]:
     return result
 
 
-def run_sink_unit(args: tuple[Recipe, str, int, Unit]) -> dict[str, Any]:
-    recipe, out_str, last_stage, unit = args
+def run_sink_unit(args: tuple[Recipe, str, int, Unit, str]) -> dict[str, Any]:
+    recipe, out_str, last_stage, unit, run_id = args
     out = Path(out_str)
     marker = work_dir(out) / "sink" / f"{unit.id}.done.json"
     if marker.exists():
         return read_json(marker)
-    pipe = get_pipeline(recipe)
+    pipe = get_pipeline(recipe, run_id)
     sink = pipe.load_global(pipe.sink_name, out)
     assert isinstance(sink, Sink)
     t0 = time.perf_counter()
@@ -374,7 +381,7 @@ def _refuse_foreign(out: Path) -> None:
     a run nor `--restart` ever touches files grist did not write (`output_dir=.` in a repo)."""
     if not out.is_dir() or (out / OUTPUT_MARKER).exists():
         return
-    foreign = sorted(p.name for p in out.iterdir() if p.name != ".lock")
+    foreign = sorted(p.name for p in out.iterdir() if p.name not in (".lock", PUBLISHED_RECORD))
     if foreign:
         listed = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
         raise RunError(
@@ -497,32 +504,58 @@ class RunResult:
     sink_stats: dict[str, Any]
     seconds: float
     phase_seconds: dict[str, float]  # wall time of each stage, plan and the shard-writing pass
+    # Publishes what was written since (the report, after `write_outputs`) when output_dir is a URL.
+    publish: Callable[[], object] = field(default=lambda: None)
 
 
 def run(recipe: Recipe, *, restart: bool = False, executor: Executor | None = None) -> RunResult:
+    """Run the recipe into its output_dir: a local directory, or a URL whose working files are
+    staged locally and published after every phase (`pipeline.mirror`)."""
     t0 = time.perf_counter()
+    mirror = None
+    if is_url(recipe.output_dir):
+        from pipeline.mirror import Mirror, default_staging
+
+        staging = Path(recipe.staging_dir or default_staging(recipe.output_dir))
+        mirror = Mirror(recipe.output_dir, staging)
+        recipe = recipe.model_copy(update={"output_dir": str(staging)})
     out = Path(recipe.output_dir)
     _refuse_foreign(out)
     lock = _lock_output(out)
     try:
-        return _run_locked(recipe, out, restart, executor, t0)
+        if mirror is not None:  # refuses a location holding objects grist did not write
+            mirror.track_remote() if restart else mirror.pull()
+        result = _run_locked(recipe, out, restart, executor, t0, mirror.push if mirror else lambda: None)
+        if mirror is not None:
+            result.publish = mirror.push
+        return result
     finally:
+        if mirror is not None:
+            mirror.push()  # everything committed, also when the run stopped half way
         lock.close()
 
 
-def _run_locked(recipe: Recipe, out: Path, restart: bool, executor: Executor | None, t0: float) -> RunResult:
+def _run_locked(
+    recipe: Recipe,
+    out: Path,
+    restart: bool,
+    executor: Executor | None,
+    t0: float,
+    publish: Callable[[], object],
+) -> RunResult:
     _check_fingerprint(recipe, out, restart)
     _remove_stale_temporaries(out)
     executor = executor or make_executor(recipe.executor, recipe.n_workers, recipe.ray_address)
     _PIPELINES.clear()  # a step's loaded plan must never outlive the run that made it
-    pipe = get_pipeline(recipe)
+    run_id = uuid.uuid4().hex
+    pipe = get_pipeline(recipe, run_id)
     units = list_units(recipe)
     stage_results: list[list[dict[str, Any]]] = []
     plan_stats: dict[str, dict[str, Any]] = {}
     phase_seconds: dict[str, float] = {}
     for stage in pipe.stages:
         t_phase = time.perf_counter()
-        tasks = [(recipe, str(out), stage.index, u) for u in units]
+        tasks = [(recipe, str(out), stage.index, u, run_id) for u in units]
         desc = f"stage {stage.index}: " + " > ".join(
             ([f"apply {stage.apply}"] if stage.apply else ["read"]) + stage.doc_steps
         )
@@ -533,6 +566,7 @@ def _run_locked(recipe: Recipe, out: Path, restart: bool, executor: Executor | N
         if stage.index == 0:
             _check_unique_ids(recipe, out, units)
         phase_seconds[f"stage{stage.index}"] = time.perf_counter() - t_phase
+        publish()
         if stage.summarize:
             t_phase = time.perf_counter()
             step = pipe.steps[stage.summarize]
@@ -542,9 +576,10 @@ def _run_locked(recipe: Recipe, out: Path, restart: bool, executor: Executor | N
                 step, summaries, plan_dir(out, stage.summarize), executor.map
             )
             phase_seconds[f"plan {stage.summarize}"] = time.perf_counter() - t_phase
+            publish()
     t_phase = time.perf_counter()
     last = len(pipe.stages) - 1
-    sink_tasks = [(recipe, str(out), last, u) for u in units]
+    sink_tasks = [(recipe, str(out), last, u, run_id) for u in units]
     label = f"{pipe.sink_name}: {pipe.sink.write_label}"
     sink_results = sorted(executor.map(run_sink_unit, sink_tasks, label), key=lambda r: r["unit"])
     final_marker = work_dir(out) / "sink" / "finalized.json"
