@@ -10,7 +10,7 @@ from pipeline.document import Document
 from pipeline.driver import run_global
 from pipeline.executor.local import LocalExecutor
 from pipeline.steps.encoding import EncodingFilter
-from pipeline.steps.exact_dedup import ExactDedup
+from pipeline.steps.exact_dedup import ExactDedup, text_key
 from pipeline.steps.language import MIN_LANGUAGE_CHARS, LanguageFilter, language_text
 from pipeline.steps.normalize import Normalize
 from tests.conftest import load_sample
@@ -99,6 +99,35 @@ def test_exact_dedup_keeps_smallest_id_across_units(tmp_path: Path) -> None:
     assert removed[books[7].id] == "000-copy"  # the smaller id wins wherever it sits
     assert all(r.reason == "exact_duplicate" for r in removed_a + removed_b)
     assert len(kept_a) + len(kept_b) + len(removed) == len(unit_a) + len(unit_b)
+
+
+def test_exact_dedup_partitioned_plan_decides_as_one_partition(tmp_path: Path) -> None:
+    """Past its memory budget the plan shuffles the hashes into partitions through the executor;
+    the decisions are those of one partition, and of a plain dict over the whole corpus."""
+    pages = load_sample("web_dclm_quality_labeled.jsonl.gz") + load_sample("books_gutenberg.jsonl.gz")
+    units: dict[str, list[list[Document]]] = {}
+    for u in range(8):  # 8 units; every 3rd page copied into another unit under a new id
+        docs = [Document(f"{u}-{i:05d}-{d.id}", "s", d.text) for i, d in enumerate(pages[u::8])]
+        docs += [Document(f"{u}-copy-{d.id}", "s", d.text) for d in pages[(u + 1) % 8 :: 24]]
+        units[f"unit-{u}"] = [docs]
+    whole = run_global(ExactDedup(), units, tmp_path / "one", LocalExecutor(2).map)
+    split = run_global(ExactDedup(memory_budget_mb=0.05), units, tmp_path / "parts", LocalExecutor(2).map)
+    assert whole.stats["partitions"] == 1 and split.stats["partitions"] >= 4
+    decided = {u: sorted((r.doc.id, r.duplicate_of) for r in split.removed[u]) for u in units}
+    assert decided == {u: sorted((r.doc.id, r.duplicate_of) for r in whole.removed[u]) for u in units}
+    smallest: dict[int, str] = {}
+    for docs in units.values():
+        for d in docs[0]:
+            key = text_key(d.text, False)
+            smallest[key] = min(smallest.get(key, d.id), d.id)
+    expected = sorted(
+        (d.id, smallest[text_key(d.text, False)])
+        for docs in units.values()
+        for d in docs[0]
+        if smallest[text_key(d.text, False)] != d.id
+    )
+    assert sorted(x for v in decided.values() for x in v) == expected
+    assert len(expected) > 100
 
 
 def test_encoding_filter_catches_garbled_text_and_keeps_real_text() -> None:

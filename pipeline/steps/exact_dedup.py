@@ -3,11 +3,21 @@
 Global: each unit summarises (hash, id); the plan groups equal hashes across the corpus and
 keeps the smallest id of each group, a rule that does not depend on file order or worker
 count; the apply pass drops the others, recording the kept twin as `duplicate_of`.
+
+At scale the plan never holds the corpus' hashes in one place. It is a shuffle through the
+executor: each unit's summary is split by hash into P partitions (P from the summaries' size
+and `memory_budget_mb`, so one partition fits one task), one task per partition finds the
+duplicate groups there (equal hashes always share a partition), and writes each unit's drops
+to its own file; the apply pass of a unit loads only that unit's drops. Memory: a plan task
+holds one partition (<= the budget); an apply worker one unit's drops; the driver, file names.
+Disk: the summaries (8 bytes of hash plus the id, about 50 bytes a document: 50 GB per billion)
+once more during the shuffle.
 """
 
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +26,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import xxhash
+from pydantic import PositiveFloat
 
 from pipeline.document import Document, Removal
 from pipeline.steps.base import GlobalStep, ParallelMap, Summaries
 
 _SPACES = re.compile(r"\s+")
+# A partition in memory: the Arrow table, its sort permutation and the numpy views the group
+# search makes, about 3x the summary's uncompressed bytes (measured: `make bench`, scale_bench).
+MEMORY_FACTOR = 3
 
 
 def text_key(text: str, casefold: bool) -> int:
@@ -29,14 +43,78 @@ def text_key(text: str, casefold: bool) -> int:
     return xxhash.xxh3_64_intdigest((t.casefold() if casefold else t).encode("utf-8"))
 
 
+def partitions_for(summary_bytes: int, budget: int) -> int:
+    """The number of hash partitions, a power of two, so that one fits `budget` in memory."""
+    need = max(1, -(-summary_bytes * MEMORY_FACTOR // budget))
+    return 1 << (need - 1).bit_length()
+
+
+def split_unit(task: tuple[int, str, int, str]) -> int:
+    """Shuffle, map side: one unit's summary into one file per non-empty partition (the top
+    bits of the hash), each row tagged with the unit's index. Returns the rows written."""
+    index, path, parts, work = task
+    table = pq.read_table(path)
+    bits = parts.bit_length() - 1
+    part = (table["hash"].to_numpy() >> np.uint64(64 - bits)) if bits else np.zeros(len(table), np.uint64)
+    table = table.append_column("unit", pa.array(np.full(len(table), index, np.int32)))
+    order = np.argsort(part, kind="stable")
+    part = part[order]
+    table = table.take(pa.array(order))
+    bounds = np.flatnonzero(np.diff(part)) + 1
+    for lo, hi in zip([0, *bounds], [*bounds, len(part)], strict=True):
+        if hi > lo:
+            out = Path(work) / f"p{int(part[lo]):05d}" / f"u{index:06d}.parquet"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            pq.write_table(table.slice(lo, hi - lo), out)
+    return len(table)
+
+
+def dedup_partition(task: tuple[str, list[str], str]) -> dict[str, int]:
+    """Shuffle, reduce side: the duplicate groups of one partition; each unit's drops (id,
+    kept twin: the group's smallest id) written to `drops/<unit>/<partition>.parquet`."""
+    part_dir, units, drops_dir = task
+    files = sorted(Path(part_dir).glob("u*.parquet"))
+    table = pa.concat_tables(pq.read_table(f) for f in files).sort_by(
+        [("hash", "ascending"), ("id", "ascending")]
+    )
+    hashes = table["hash"].to_numpy()
+    first = np.ones(len(hashes), dtype=bool)
+    first[1:] = hashes[1:] != hashes[:-1]
+    group_start = np.maximum.accumulate(np.where(first, np.arange(len(hashes)), 0))
+    dup = np.flatnonzero(~first)
+    drops = pa.table(
+        {
+            "id": table["id"].take(pa.array(dup)),
+            "duplicate_of": table["id"].take(pa.array(group_start[dup])),
+            "unit": table["unit"].take(pa.array(dup)),
+        }
+    )
+    for u in pc.unique(drops["unit"]).to_pylist():
+        rows = drops.filter(pc.equal(drops["unit"], u)).select(["id", "duplicate_of"])
+        out = Path(drops_dir) / units[u] / f"{Path(part_dir).name}.parquet"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(rows, out)
+    return {
+        "documents": len(hashes),
+        "duplicates": len(dup),
+        "groups": int((~first[1:] & first[:-1]).sum()),
+    }
+
+
+def _table_bytes(path: Path) -> int:
+    meta = pq.ParquetFile(path).metadata
+    return sum(meta.row_group(g).total_byte_size for g in range(meta.num_row_groups))
+
+
 class ExactDedup(GlobalStep):
-    """Reason: `exact_duplicate`, with `duplicate_of` the kept document's id."""
+    """Reason: `exact_duplicate`, with `duplicate_of` the kept document's id.
+
+    memory_budget_mb: what one plan task may hold; the corpus' hashes are partitioned to fit."""
 
     name = "exact_dedup"
 
-    def __init__(self, *, casefold: bool = False) -> None:
+    def __init__(self, *, casefold: bool = False, memory_budget_mb: PositiveFloat = 1024) -> None:
         super().__init__()
-        self._drop: dict[str, str] = {}
 
     def summarize(self, docs: list[Document], unit: str) -> pa.Table:
         return pa.table(
@@ -47,40 +125,39 @@ class ExactDedup(GlobalStep):
         )
 
     def plan(self, summaries: Summaries, state_dir: Path, pmap: ParallelMap) -> dict[str, Any]:
-        tables = list(summaries)
-        table = (
-            pa.concat_tables(tables)
-            if tables
-            else pa.table({"hash": pa.array([], pa.uint64()), "id": pa.array([], pa.string())})
-        )
-        table = table.sort_by([("hash", "ascending"), ("id", "ascending")])
-        hashes = table["hash"].to_numpy()
-        first = np.ones(len(hashes), dtype=bool)
-        first[1:] = hashes[1:] != hashes[:-1]
-        group_start = np.maximum.accumulate(np.where(first, np.arange(len(hashes)), 0))
-        ids = table["id"]
-        dup = ~first
-        drops = pa.table(
-            {
-                "id": pc.filter(ids, pa.array(dup)),
-                "duplicate_of": pc.take(ids, pa.array(group_start[dup])),
-            }
-        )
-        pq.write_table(drops, state_dir / "duplicates.parquet")
+        state_dir = Path(state_dir)
+        units = [u for u, _ in summaries.files]
+        size = sum(_table_bytes(p) for _, p in summaries.files)
+        parts = partitions_for(size, int(self.memory_budget_mb * (1 << 20)))
+        work, drops = state_dir / "shuffle", state_dir / "drops"
+        for d in (work, drops):
+            shutil.rmtree(d, ignore_errors=True)  # of a plan killed half way: redone whole
+        tasks = [(i, str(p), parts, str(work)) for i, (_, p) in enumerate(summaries.files)]
+        rows = sum(pmap(split_unit, tasks, "exact_dedup: split by hash"))
+        part_dirs = sorted(work.glob("p*")) if work.exists() else []
+        reduce = [(str(d), units, str(drops)) for d in part_dirs]
+        stats = list(pmap(dedup_partition, reduce, "exact_dedup: duplicate groups"))
+        shutil.rmtree(work, ignore_errors=True)
         return {
-            "documents": len(hashes),
-            "duplicates": int(dup.sum()),
-            "groups": int((~first[1:] & first[:-1]).sum()),
+            "documents": rows,
+            "duplicates": sum(s["duplicates"] for s in stats),
+            "groups": sum(s["groups"] for s in stats),
+            "partitions": parts,
         }
 
-    def load(self, state_dir: Path) -> None:
-        t = pq.read_table(state_dir / "duplicates.parquet").to_pydict()
-        self._drop = dict(zip(t["id"], t["duplicate_of"], strict=True))
+    def read_decisions(self, state_dir: Path, unit: str) -> dict[str, str]:
+        """id -> kept twin, for the unit's documents to remove."""
+        files = sorted((state_dir / "drops" / unit).glob("*.parquet"))
+        if not files:
+            return {}
+        t = pa.concat_tables(pq.read_table(f) for f in files).to_pydict()
+        return dict(zip(t["id"], t["duplicate_of"], strict=True))
 
     def apply(self, docs: list[Document], unit: str) -> tuple[list[Document], list[Removal]]:
+        drops = self.unit_decisions(unit)
         kept, removed = [], []
         for d in docs:
-            twin = self._drop.get(d.id)
+            twin = drops.get(d.id)
             if twin is None:
                 kept.append(d)
             else:
