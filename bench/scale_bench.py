@@ -10,6 +10,12 @@
    this machine with the same 2 CPUs, side by side. Floor: Ray's wall time within 15 % of the
    local executor's. Both outputs are compared shard by shard: they must be identical.
 
+3. `memory`: exact_dedup's plan on synthetic summaries (N documents in 20 units, ids of 36
+   characters as real ones run, 20 % exact copies), in a fresh process per memory budget so its
+   peak RSS is its own: the driver's and the largest plan task's peak, the partitions, the
+   summaries' bytes per document on disk, and from those the figures per billion documents.
+   (minhash_dedup's plan is measured the same way by bench.minhash_bench's `clustering`.)
+
 Results: bench/results/scale.json. Runs alone: any other load on the 2 cores skews the ratios.
 """
 
@@ -18,17 +24,23 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import resource
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import yaml
 
 from bench.corpus import OUT as CORPUS_DIR
 from bench.corpus import build
 from bench.floors import finish, floor
-from bench.pipeline_bench import DEFAULT_CHAIN, recipe
+from bench.pipeline_bench import DEFAULT_CHAIN, recipe, step_rates
 from pipeline.recipe import Recipe
 from pipeline.run import run
 from pipeline.units import list_units
@@ -106,8 +118,10 @@ def bench_ray(workers: int) -> dict[str, Any]:
         if executor == "ray":  # started outside the timing, as a cluster would be
             ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
         t0 = time.perf_counter()
-        run(r)
+        result = run(r)
         walls[executor] = time.perf_counter() - t0
+        if executor == "local":  # per-core speed of every step, for docs/scaling.md
+            steps, phases = step_rates(result), result.phase_seconds
         digests[executor] = corpus_digest(out)
         print(f"default recipe, {mb:.0f} MB, {executor} executor, {workers} workers: {walls[executor]:.1f} s")
     ray.shutdown()
@@ -117,15 +131,89 @@ def bench_ray(workers: int) -> dict[str, Any]:
         f"Ray / local wall time: {ratio:.3f}  {floor('Ray wall time / local', ratio, at_most=1.15)}; "
         f"outputs identical: {same}  {floor('Ray output equals local (1 = yes)', float(same), at_least=1)}"
     )
-    return {"mb": mb, "seconds": walls, "ratio": ratio, "identical": same}
+    print("default recipe, per step (CPU time of its apply, one core; plans: wall time of the phase):")
+    for s in steps:
+        rate = f"{s['mchars_s_per_core']:8.2f} M chars/s  {s['docs_s_per_core']:10,.0f} docs/s"
+        print(f"  {s['step']:<20} {rate}")
+    for phase, sec in phases.items():
+        print(f"  {phase:<28} {sec:7.2f} s")
+    return {"mb": mb, "seconds": walls, "ratio": ratio, "identical": same, "steps": steps, "phases": phases}
+
+
+def synthetic_summaries(n_docs: int, n_units: int, out: Path) -> list[tuple[str, Path]]:
+    """exact_dedup summaries: random 64-bit hashes, 20 % of them copies of earlier ones."""
+    files = [(f"u{u:03d}", out / f"u{u:03d}.parquet") for u in range(n_units)]
+    if (out / f"done-{n_docs}.json").exists():
+        return files
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    hashes = rng.integers(0, 2**63, n_docs, dtype=np.uint64)
+    copies = np.flatnonzero(rng.random(n_docs) < 0.2)
+    hashes[copies] = hashes[rng.integers(0, n_docs, len(copies))]
+    per = n_docs // n_units
+    for u, (_, path) in enumerate(files):
+        rows = range(u * per, (u + 1) * per)
+        ids = pa.array([f"web-crawl/{i:08x}-{i * 7919 % 65536:04x}-4a1f-8c2e" for i in rows])
+        pq.write_table(pa.table({"hash": pa.array(hashes[u * per : (u + 1) * per]), "id": ids}), path)
+    (out / f"done-{n_docs}.json").write_text("{}")
+    return files
+
+
+def dedup_child(n_docs: int, budget_mb: float, workers: int) -> dict[str, Any]:
+    """In its own process: exact_dedup's plan over the synthetic summaries at one budget."""
+    from bench.minhash_bench import _peak_rss_mb
+    from pipeline.executor import make_executor
+    from pipeline.steps.base import Summaries
+    from pipeline.steps.exact_dedup import ExactDedup
+
+    files = synthetic_summaries(n_docs, 20, WORK / "summaries")
+    state = WORK / f"dedup-state-{budget_mb:g}"
+    shutil.rmtree(state, ignore_errors=True)
+    state.mkdir(parents=True)
+    t0 = time.perf_counter()
+    stats = ExactDedup(memory_budget_mb=budget_mb).plan(
+        Summaries(files), state, make_executor("local", workers).map
+    )
+    seconds = time.perf_counter() - t0
+    shutil.rmtree(state)
+    return {
+        "seconds": seconds,
+        "rss_main_mb": _peak_rss_mb(),
+        "rss_largest_task_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+        "summary_bytes_per_doc": sum(p.stat().st_size for _, p in files) / n_docs,
+        **stats,
+    }
+
+
+def bench_memory(n_docs: int, workers: int) -> dict[str, Any]:
+    synthetic_summaries(n_docs, 20, WORK / "summaries")  # generated outside the measured processes
+    res = {}
+    for budget in (1024, 64):
+        cmd = [sys.executable, "-m", "bench.scale_bench", "--dedup-child", str(budget)]
+        cmd += ["--docs", str(n_docs), "--workers", str(workers)]
+        done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True)
+        r = res[budget] = json.loads(done.stdout.strip().splitlines()[-1])
+        print(
+            f"exact_dedup plan, {n_docs:,} synthetic documents, budget {budget} MB: {r['partitions']} "
+            f"partitions, {r['seconds']:.1f} s, peak RSS driver {r['rss_main_mb']:.0f} MB, largest task "
+            f"{r['rss_largest_task_mb']:.0f} MB; summaries {r['summary_bytes_per_doc']:.1f} B/document "
+            f"on disk ({r['summary_bytes_per_doc']:.0f} GB per billion)"
+        )
+    return res
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--sections", default="split,ray", help="comma-separated: split, ray")
+    ap.add_argument("--sections", default="split,ray,memory", help="comma-separated: split, ray, memory")
+    ap.add_argument("--docs", type=int, default=4_000_000, help="synthetic documents of `memory`")
+    ap.add_argument("--dedup-child", type=float, help=argparse.SUPPRESS)
     ap.add_argument("--mb", type=float, default=200, help="size of the single file of `split`")
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args()
+    if args.dedup_child:
+        print(json.dumps(dedup_child(args.docs, args.dedup_child, args.workers)))
+        return
     sections = args.sections.split(",")
     res: dict[str, Any] = {}
     if "split" in sections:
@@ -133,6 +221,8 @@ def main() -> None:
     if "ray" in sections:
         build(100)
         res["ray"] = bench_ray(args.workers)
+    if "memory" in sections:
+        res["memory"] = bench_memory(args.docs, args.workers)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "scale.json").write_text(json.dumps(res, indent=2) + "\n")
     print(f"wrote {RESULTS / 'scale.json'}")
