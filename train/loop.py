@@ -597,5 +597,9 @@ class Trainer:
         return summary
 
     def close(self) -> None:
+        """Leave the process group together: a rank that tears its gloo connections down while
+        another still writes its last checkpoint can make that one abort (a SIGABRT seen once in a few runs
+        of the two-process test), so all ranks meet at a barrier first."""
         if self.world > 1 and dist.is_initialized():
+            dist.barrier()
             dist.destroy_process_group()
