@@ -598,8 +598,8 @@ class Trainer:
 
     def close(self) -> None:
         """Leave the process group together: a rank that tears its gloo connections down while
-        another still writes its last checkpoint can make that one abort (a SIGABRT seen once in a few runs
-        of the two-process test), so all ranks meet at a barrier first."""
+        another still writes its last checkpoint can make that one abort (a SIGABRT, seen once
+        in a few runs of the two-process test), so all ranks meet at a barrier first."""
         if self.world > 1 and dist.is_initialized():
             dist.barrier()
             dist.destroy_process_group()
