@@ -24,6 +24,8 @@ from bench.decontam_bench import FORMS, Case, edit, edit_words, fragment, plant,
 from pipeline.decontam.ngrams import char_offsets, matchable, words
 from pipeline.decontam.pack import DEFAULT_PACK, GramPlan, Item, Pack, build_pack, quoted_spans
 from pipeline.document import Document
+from pipeline.driver import run_global
+from pipeline.executor.local import LocalExecutor
 from pipeline.steps.base import build_step
 from pipeline.steps.decontaminate import Decontaminate
 from pipeline.text.words import reference_words, word_hash
@@ -366,6 +368,43 @@ def test_too_common_ngrams_do_not_count(step: Decontaminate, hosts: list[Documen
     assert all("decontam" in d.meta for d in out.values())
     out = outcome(fresh(step, max_doc_frequency=12), docs(13), tmp_path / "many")
     assert not any("decontam" in d.meta for d in out.values())
+
+
+def test_partitioned_plan_decides_as_one_partition(
+    step: Decontaminate, hosts: list[Document], tmp_path: Path
+) -> None:
+    """Past its memory budget the plan shuffles the evidence by n-gram (documents per gram) and
+    by document (the judging) through the executor: the same documents hold the same items, and
+    a gram past `max_doc_frequency` stops counting across partitions as it does in one."""
+    rng = random.Random(3)
+    common = next(it for it in MATCHABLE if it.benchmark == "gsm8k")
+    texts = [
+        plant(hosts[i % len(hosts)].text[:3000], c.text, rng) for i, c in enumerate(form_cases("verbatim"))
+    ]
+    texts += [plant(h.text[:3000], common.text, random.Random(i)) for i, h in enumerate(hosts[:13])]
+    units = {f"u{k}": [[Document(f"{k}-{i}", "t", t) for i, t in enumerate(texts[k::4])]] for k in range(4)}
+
+    def decide(budget_mb: float, state: Path) -> tuple[dict[str, object], dict[str, object]]:
+        s = fresh(step, max_doc_frequency=12, memory_budget_mb=budget_mb)
+        copies = {u: [[dataclasses.replace(d, meta={}) for d in b[0]]] for u, b in units.items()}
+        r = run_global(s, copies, state, LocalExecutor(2).map)
+        docs = [d for u in r.kept for d in r.kept[u]] + [x.doc for u in r.removed for x in r.removed[u]]
+        return r.stats, {d.id: (d.meta.get("decontam"), d.text) for d in docs}
+
+    whole_stats, whole = decide(1024, tmp_path / "one")
+    parts_stats, parts = decide(0.1, tmp_path / "parts")
+    assert whole_stats["partitions"] == 1 and parts_stats["partitions"] >= 4
+    assert parts == whole
+    assert {k: v for k, v in parts_stats.items() if k != "partitions"} == {
+        k: v for k, v in whole_stats.items() if k != "partitions"
+    }
+    assert whole_stats["documents_matched"] >= 150 and whole_stats["ngrams_too_common"] > 0
+    assert not any(
+        whole[f"{k}-{i}"][0]
+        for k in range(4)
+        for i in range(len(texts[k::4]))
+        if common.text in texts[4 * i + k]
+    )
 
 
 def test_span_mode_cuts_merges_and_drops(step: Decontaminate, hosts: list[Document], tmp_path: Path) -> None:

@@ -59,13 +59,16 @@ from __future__ import annotations
 
 import gzip
 import json
+import shutil
 from pathlib import Path
 from typing import Annotated, Any, Literal, NamedTuple
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from pydantic import Field, FilePath, NonNegativeInt, PositiveInt
+import xxhash
+from pydantic import Field, FilePath, NonNegativeInt, PositiveFloat, PositiveInt
 
 from pipeline.atomic import read_json, write_json
 from pipeline.config import ParamError, Strict
@@ -73,6 +76,7 @@ from pipeline.decontam.evidence import judge
 from pipeline.decontam.ngrams import char_offsets, ngrams, within, words
 from pipeline.decontam.pack import DEFAULT_PACK, GramPlan, Item, Pack, build_pack, key
 from pipeline.document import Document, Removal
+from pipeline.shuffle import partition_count, partition_dirs, read_partition, table_bytes, write_partitions
 from pipeline.steps.base import GlobalStep, ParallelMap, Summaries
 
 REASON = "benchmark_overlap"
@@ -81,6 +85,9 @@ SUMMARY_SCHEMA = pa.schema(
 )
 HELD_SCHEMA = SUMMARY_SCHEMA.append(pa.field("item", pa.int32()))
 REPORT_ITEMS = 20  # leaked item ids listed per benchmark in the report
+# A document partition while it is judged: the evidence table, its numpy columns and judge's
+# sorted copies, about 10x the evidence's Arrow size.
+JUDGE_MEMORY_FACTOR = 10
 
 
 class Hits(NamedTuple):
@@ -137,6 +144,61 @@ def _cut(text: str, spans: list[tuple[int, int]], margin: int) -> list[tuple[int
     return cuts
 
 
+def split_evidence(task: tuple[str, str, int, str]) -> None:
+    """Shuffle, map side: a unit's pack hits by n-gram and, with the document's id hash, by
+    document."""
+    path, name, parts, work = task
+    table = pq.read_table(path)
+    write_partitions(table, table["key"].to_numpy(), parts, Path(work) / "by_key", name)
+    doc_hash = np.fromiter(
+        (xxhash.xxh3_64_intdigest(i.encode()) for i in table["id"].to_pylist()), np.uint64, len(table)
+    )
+    write_partitions(table, doc_hash, parts, Path(work) / "by_doc", name)
+
+
+def count_documents(task: tuple[str, int]) -> dict[str, Any]:
+    """One n-gram partition: the grams in more than `max_doc_frequency` documents (GPT-3's rule:
+    such a gram is a quotation or boilerplate, not a leak) and the distinct grams matched."""
+    part_dir, max_doc_frequency = task
+    t = read_partition(part_dir)
+    pairs = pa.table({"key": t["key"], "id": t["id"]}).group_by(["key", "id"]).aggregate([])
+    per_key = pairs.group_by("key").aggregate([("id", "count")])
+    common = per_key.filter(pc.greater(per_key["id_count"], max_doc_frequency))["key"].to_numpy()
+    return {"common": common.astype(np.uint64), "ngrams": per_key.num_rows}
+
+
+def judge_partition(task: tuple[str, Decontaminate, np.ndarray]) -> dict[str, Any]:
+    """One document partition: the items its documents hold (`pipeline.decontam.evidence`),
+    counting only the grams that are not too common."""
+    part_dir, step, common = task
+    table = read_partition(part_dir)
+    ids, doc = np.unique(table["id"].to_numpy(zero_copy_only=False).astype(str), return_inverse=True)
+    keys, at = table["key"].to_numpy(), table["at"].to_numpy()
+    counts = ~np.isin(keys, common)
+    pack = step.loaded_pack
+    m = judge(doc[counts], keys[counts], at[counts], pack, max_gap=step.max_gap, min_words=step.min_words)
+    held = pa.table(
+        [ids[m.doc[m.held]], m.key[m.held], m.at[m.held], m.item[m.held].astype(np.int32)],
+        schema=HELD_SCHEMA,
+    )
+    pairs = np.unique(np.stack([m.doc[m.held], m.item[m.held]]), axis=1)  # (document, item) held
+    bench = pack.item_bench[pairs[1]]
+    benchmarks = {
+        pack.benchmarks[b]: {
+            "documents": len(np.unique(pairs[0][bench == b])),
+            "items": set(np.unique(pairs[1][bench == b]).tolist()),
+        }
+        for b in np.unique(bench).tolist()
+    }
+    holding = np.unique(m.doc[m.held])
+    return {
+        "held": held,
+        "benchmarks": benchmarks,
+        "holding": len(holding),
+        "partial": len(np.setdiff1d(np.unique(m.doc), holding)),
+    }
+
+
 class Decontaminate(GlobalStep):
     """See the module docstring. `pack`: "default" (the shipped pack), a path to a pack built
     by `bench/build_benchmark_pack.py`, or None (only `extra_files`). `extra_files`: user
@@ -157,6 +219,7 @@ class Decontaminate(GlobalStep):
         min_piece_chars: NonNegativeInt = 200,
         max_splits: NonNegativeInt = 10,
         max_doc_frequency: PositiveInt = 10,
+        memory_budget_mb: PositiveFloat = 1024,
     ) -> None:
         super().__init__()
         if min_words < n:
@@ -202,51 +265,54 @@ class Decontaminate(GlobalStep):
         ids = [docs[i].id for i in hits.doc.tolist()]
         return pa.table([pa.array(ids, pa.string()), hits.key, hits.at], schema=SUMMARY_SCHEMA)
 
-    def plan(self, summaries: Summaries, state_dir: Path, pmap: ParallelMap) -> dict[str, Any]:
-        tables = list(summaries)
-        table = pa.concat_tables(tables) if tables else SUMMARY_SCHEMA.empty_table()
-        ids, doc = np.unique(table["id"].to_numpy(zero_copy_only=False).astype(str), return_inverse=True)
-        keys, at = table["key"].to_numpy(), table["at"].to_numpy()
-        pairs = np.unique(np.stack([keys, doc.astype(np.uint64)]), axis=1)  # each (key, document) once
-        uniq, doc_freq = np.unique(pairs[0], return_counts=True)
-        counts = ~np.isin(keys, uniq[doc_freq > self.max_doc_frequency])
-        pack = self.loaded_pack
-        m = judge(
-            doc[counts],
-            keys[counts],
-            at[counts],
-            pack,
-            max_gap=self.max_gap,
-            min_words=self.min_words,
-        )
-        held = pa.table(
-            [ids[m.doc[m.held]], m.key[m.held], m.at[m.held], m.item[m.held].astype(np.int32)],
-            schema=HELD_SCHEMA,
-        )
-        pq.write_table(held, Path(state_dir) / "held.parquet")
+    def __getstate__(self) -> dict[str, Any]:
+        """What a plan task receives: the settings, not the loaded pack (it loads its own)."""
+        return {**self.__dict__, "_pack": None, "_held": {}}
 
-        pairs = np.unique(np.stack([m.doc[m.held], m.item[m.held]]), axis=1)  # (document, item) held
-        bench = pack.item_bench[pairs[1]]
+    def plan(self, summaries: Summaries, state_dir: Path, pmap: ParallelMap) -> dict[str, Any]:
+        """A shuffle through the executor, partitions sized to `memory_budget_mb`: the evidence is
+        split by n-gram (to count the documents each gram is in) and by document (to judge each
+        document's grams against the items); what is held is small and kept whole."""
+        state_dir = Path(state_dir)
+        work = state_dir / "shuffle"
+        shutil.rmtree(work, ignore_errors=True)  # of a plan killed half way: redone whole
+        size = sum(table_bytes(p) for _, p in summaries.files)
+        parts = partition_count(size, int(self.memory_budget_mb * (1 << 20)), JUDGE_MEMORY_FACTOR)
+        tasks = [(str(p), f"u{i:06d}", parts, str(work)) for i, (_, p) in enumerate(summaries.files)]
+        list(pmap(split_evidence, tasks, "decontaminate: split evidence"))
+        by_key = [(str(d), self.max_doc_frequency) for d in partition_dirs(work / "by_key")]
+        counted = list(pmap(count_documents, by_key, "decontaminate: documents per n-gram"))
+        common = np.concatenate([c["common"] for c in counted]) if counted else np.zeros(0, np.uint64)
+        by_doc = [(str(d), self, common) for d in partition_dirs(work / "by_doc")]
+        judged = list(pmap(judge_partition, by_doc, "decontaminate: judge documents"))
+        held = [j["held"] for j in judged if j["held"].num_rows]
+        pq.write_table(
+            pa.concat_tables(held) if held else HELD_SCHEMA.empty_table(), state_dir / "held.parquet"
+        )
+        shutil.rmtree(work, ignore_errors=True)
         per_bench: dict[str, dict[str, Any]] = {}
-        for b, name in enumerate(pack.benchmarks):
-            sel = bench == b
-            if not sel.any():
-                continue
-            leaked = np.unique(pairs[1][sel])
-            per_bench[name] = {
-                "documents": len(np.unique(pairs[0][sel])),
-                "items": len(leaked),
-                "item_ids": [str(pack.item_ids[i]) for i in leaked[:REPORT_ITEMS]],
-            }
-        holding = np.unique(m.doc[m.held])
+        for j in judged:
+            for name, b in j["benchmarks"].items():
+                into = per_bench.setdefault(name, {"documents": 0, "items": set()})
+                into["documents"] += b["documents"]
+                into["items"] |= b["items"]
+        pack = self.loaded_pack
         stats = {
-            "documents_matched": len(holding),
-            "documents_partial": len(np.setdiff1d(np.unique(m.doc), holding)),
-            "ngrams_matched": len(uniq),
-            "ngrams_too_common": int((doc_freq > self.max_doc_frequency).sum()),
-            "benchmarks": per_bench,
+            "documents_matched": sum(j["holding"] for j in judged),
+            "documents_partial": sum(j["partial"] for j in judged),
+            "ngrams_matched": sum(c["ngrams"] for c in counted),
+            "ngrams_too_common": len(common),
+            "benchmarks": {
+                name: {
+                    "documents": b["documents"],
+                    "items": len(b["items"]),
+                    "item_ids": [str(pack.item_ids[i]) for i in sorted(b["items"])[:REPORT_ITEMS]],
+                }
+                for name, b in sorted(per_bench.items(), key=lambda kv: pack.benchmarks.index(kv[0]))
+            },
+            "partitions": parts,
         }
-        write_json(Path(state_dir) / "decontam.json", stats)
+        write_json(state_dir / "decontam.json", stats)
         return stats
 
     def load(self, state_dir: Path) -> None:

@@ -29,6 +29,7 @@ import xxhash
 from pydantic import PositiveFloat
 
 from pipeline.document import Document, Removal
+from pipeline.shuffle import partition_count, partition_dirs, read_partition, table_bytes, write_partitions
 from pipeline.steps.base import GlobalStep, ParallelMap, Summaries
 
 _SPACES = re.compile(r"\s+")
@@ -43,29 +44,13 @@ def text_key(text: str, casefold: bool) -> int:
     return xxhash.xxh3_64_intdigest((t.casefold() if casefold else t).encode("utf-8"))
 
 
-def partitions_for(summary_bytes: int, budget: int) -> int:
-    """The number of hash partitions, a power of two, so that one fits `budget` in memory."""
-    need = max(1, -(-summary_bytes * MEMORY_FACTOR // budget))
-    return 1 << (need - 1).bit_length()
-
-
 def split_unit(task: tuple[int, str, int, str]) -> int:
-    """Shuffle, map side: one unit's summary into one file per non-empty partition (the top
-    bits of the hash), each row tagged with the unit's index. Returns the rows written."""
+    """Shuffle, map side: one unit's summary by hash, each row tagged with the unit's index.
+    Returns the rows."""
     index, path, parts, work = task
     table = pq.read_table(path)
-    bits = parts.bit_length() - 1
-    part = (table["hash"].to_numpy() >> np.uint64(64 - bits)) if bits else np.zeros(len(table), np.uint64)
     table = table.append_column("unit", pa.array(np.full(len(table), index, np.int32)))
-    order = np.argsort(part, kind="stable")
-    part = part[order]
-    table = table.take(pa.array(order))
-    bounds = np.flatnonzero(np.diff(part)) + 1
-    for lo, hi in zip([0, *bounds], [*bounds, len(part)], strict=True):
-        if hi > lo:
-            out = Path(work) / f"p{int(part[lo]):05d}" / f"u{index:06d}.parquet"
-            out.parent.mkdir(parents=True, exist_ok=True)
-            pq.write_table(table.slice(lo, hi - lo), out)
+    write_partitions(table, table["hash"].to_numpy(), parts, Path(work), f"u{index:06d}")
     return len(table)
 
 
@@ -73,10 +58,7 @@ def dedup_partition(task: tuple[str, list[str], str]) -> dict[str, int]:
     """Shuffle, reduce side: the duplicate groups of one partition; each unit's drops (id,
     kept twin: the group's smallest id) written to `drops/<unit>/<partition>.parquet`."""
     part_dir, units, drops_dir = task
-    files = sorted(Path(part_dir).glob("u*.parquet"))
-    table = pa.concat_tables(pq.read_table(f) for f in files).sort_by(
-        [("hash", "ascending"), ("id", "ascending")]
-    )
+    table = read_partition(part_dir).sort_by([("hash", "ascending"), ("id", "ascending")])
     hashes = table["hash"].to_numpy()
     first = np.ones(len(hashes), dtype=bool)
     first[1:] = hashes[1:] != hashes[:-1]
@@ -101,11 +83,6 @@ def dedup_partition(task: tuple[str, list[str], str]) -> dict[str, int]:
     }
 
 
-def _table_bytes(path: Path) -> int:
-    meta = pq.ParquetFile(path).metadata
-    return sum(meta.row_group(g).total_byte_size for g in range(meta.num_row_groups))
-
-
 class ExactDedup(GlobalStep):
     """Reason: `exact_duplicate`, with `duplicate_of` the kept document's id.
 
@@ -127,15 +104,14 @@ class ExactDedup(GlobalStep):
     def plan(self, summaries: Summaries, state_dir: Path, pmap: ParallelMap) -> dict[str, Any]:
         state_dir = Path(state_dir)
         units = [u for u, _ in summaries.files]
-        size = sum(_table_bytes(p) for _, p in summaries.files)
-        parts = partitions_for(size, int(self.memory_budget_mb * (1 << 20)))
+        size = sum(table_bytes(p) for _, p in summaries.files)
+        parts = partition_count(size, int(self.memory_budget_mb * (1 << 20)), MEMORY_FACTOR)
         work, drops = state_dir / "shuffle", state_dir / "drops"
         for d in (work, drops):
             shutil.rmtree(d, ignore_errors=True)  # of a plan killed half way: redone whole
         tasks = [(i, str(p), parts, str(work)) for i, (_, p) in enumerate(summaries.files)]
         rows = sum(pmap(split_unit, tasks, "exact_dedup: split by hash"))
-        part_dirs = sorted(work.glob("p*")) if work.exists() else []
-        reduce = [(str(d), units, str(drops)) for d in part_dirs]
+        reduce = [(str(d), units, str(drops)) for d in partition_dirs(work)]
         stats = list(pmap(dedup_partition, reduce, "exact_dedup: duplicate groups"))
         shutil.rmtree(work, ignore_errors=True)
         return {
