@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -107,10 +110,17 @@ def test_parquet_parts_are_runs_of_row_groups(tmp_path: Path, big_jsonl: Path) -
 
 
 def test_compressed_input_stays_one_unit_and_the_plan_says_how_to_fix_it(tmp_path: Path) -> None:
-    recipe = _recipe(tmp_path, SAMPLE, "jsonl", unit_mb=SAMPLE.stat().st_size / 3e6)
+    unit_mb = SAMPLE.stat().st_size / 3e6
+    recipe = _recipe(tmp_path, SAMPLE, "jsonl", unit_mb=unit_mb)
     assert len(list_units(recipe)) == 1
     [(path, size, why)] = unsplittable(recipe)
     assert path == str(SAMPLE) and size == SAMPLE.stat().st_size and why.startswith("compressed")
+    cmd = [sys.executable, "-m", "pipeline", "plan", str(tmp_path / "recipe.yaml"), f"unit_mb={unit_mb}"]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"})
+    assert done.returncode == 0, done.stderr
+    said = " ".join(done.stdout.split())
+    assert f"one unit: {SAMPLE}" in said and "cannot be cut into parts (compressed" in said
+    assert "split -C 32M" in said
 
 
 def test_a_run_over_parts_keeps_and_removes_what_the_whole_file_run_does(
