@@ -445,6 +445,24 @@ def _peak_rss_mb() -> float:
         return next(int(line.split()[1]) for line in f if line.startswith("VmHWM")) / 1024
 
 
+def measured_plan(
+    plan: Callable[[Path], dict[str, Any]], state: Path
+) -> tuple[dict[str, Any], dict[str, float]]:
+    """A plan run in an empty `state` directory (deleted after): its stats, and its wall time
+    with the peak RSS of this process and of its largest worker process."""
+    shutil.rmtree(state, ignore_errors=True)
+    state.mkdir(parents=True)
+    t0 = time.perf_counter()
+    stats = plan(state)
+    seconds = time.perf_counter() - t0
+    shutil.rmtree(state)
+    return stats, {
+        "seconds": seconds,
+        "rss_main_mb": _peak_rss_mb(),
+        "rss_largest_worker_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+    }
+
+
 def clustering_child(n_docs: int, budget_mb: int, workers: int) -> dict[str, Any]:
     """Runs in its own process: the plan of minhash_dedup (no verification: no shingle sets)."""
     from pipeline.executor import make_executor
@@ -452,17 +470,13 @@ def clustering_child(n_docs: int, budget_mb: int, workers: int) -> dict[str, Any
 
     files = synthetic_units(n_docs, 10, WORK / "synthetic")
     step = MinHashDedup(verify=False, memory_budget_mb=budget_mb)
-    state = WORK / f"cluster-state-{budget_mb}"
-    shutil.rmtree(state, ignore_errors=True)
-    state.mkdir(parents=True)
-    t0 = time.perf_counter()
-    stats = run_plan(step.config, files, state, make_executor("local", workers).map, None, False)
-    seconds = time.perf_counter() - t0
-    shutil.rmtree(state)
+    pmap = make_executor("local", workers).map
+    stats, measured = measured_plan(
+        lambda state: run_plan(step.config, files, state, pmap, None, False),
+        WORK / f"cluster-state-{budget_mb}",
+    )
     return {
-        "seconds": seconds,
-        "rss_main_mb": _peak_rss_mb(),
-        "rss_largest_worker_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+        **measured,
         **{k: stats[k] for k in ("key_partitions", "pair_groups", "cluster_groups", "union_find")},
         **{k: stats[k] for k in ("candidate_pairs", "clusters", "duplicates")},
         "phase_seconds": stats["seconds"],

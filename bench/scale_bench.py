@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import resource
 import shutil
 import subprocess
 import sys
@@ -162,28 +161,17 @@ def synthetic_summaries(n_docs: int, n_units: int, out: Path) -> list[tuple[str,
 
 def dedup_child(n_docs: int, budget_mb: float, workers: int) -> dict[str, Any]:
     """In its own process: exact_dedup's plan over the synthetic summaries at one budget."""
-    from bench.minhash_bench import _peak_rss_mb
+    from bench.minhash_bench import measured_plan
     from pipeline.executor import make_executor
     from pipeline.steps.base import Summaries
     from pipeline.steps.exact_dedup import ExactDedup
 
     files = synthetic_summaries(n_docs, 20, WORK / "summaries")
-    state = WORK / f"dedup-state-{budget_mb:g}"
-    shutil.rmtree(state, ignore_errors=True)
-    state.mkdir(parents=True)
-    t0 = time.perf_counter()
-    stats = ExactDedup(memory_budget_mb=budget_mb).plan(
-        Summaries(files), state, make_executor("local", workers).map
+    step, pmap = ExactDedup(memory_budget_mb=budget_mb), make_executor("local", workers).map
+    stats, measured = measured_plan(
+        lambda state: step.plan(Summaries(files), state, pmap), WORK / f"dedup-state-{budget_mb:g}"
     )
-    seconds = time.perf_counter() - t0
-    shutil.rmtree(state)
-    return {
-        "seconds": seconds,
-        "rss_main_mb": _peak_rss_mb(),
-        "rss_largest_task_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
-        "summary_bytes_per_doc": sum(p.stat().st_size for _, p in files) / n_docs,
-        **stats,
-    }
+    return {**measured, "summary_bytes_per_doc": sum(p.stat().st_size for _, p in files) / n_docs, **stats}
 
 
 def bench_memory(n_docs: int, workers: int) -> dict[str, Any]:
@@ -197,7 +185,7 @@ def bench_memory(n_docs: int, workers: int) -> dict[str, Any]:
         print(
             f"exact_dedup plan, {n_docs:,} synthetic documents, budget {budget} MB: {r['partitions']} "
             f"partitions, {r['seconds']:.1f} s, peak RSS driver {r['rss_main_mb']:.0f} MB, largest task "
-            f"{r['rss_largest_task_mb']:.0f} MB; summaries {r['summary_bytes_per_doc']:.1f} B/document "
+            f"{r['rss_largest_worker_mb']:.0f} MB; summaries {r['summary_bytes_per_doc']:.1f} B/document "
             f"on disk ({r['summary_bytes_per_doc']:.0f} GB per billion)"
         )
     return res
