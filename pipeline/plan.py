@@ -133,7 +133,7 @@ def print_plan(report: PlanReport) -> None:
         out.print(
             f"[yellow]one unit:[/] {path} ({_human(size)}, over unit_mb={report.unit_mb:g}) cannot be cut "
             f"into parts ({why}), so one worker reads it while the others wait. To spread it, split "
-            "it into files of about unit_mb (JSONL: `zcat f.jsonl.gz | split -C 32M -d "
+            f"it into files of about unit_mb (JSONL: `zcat f.jsonl.gz | split -C {report.unit_mb:g}MB -d "
             "--additional-suffix=.jsonl - f-`), store it uncompressed, or as Parquet with several row "
             "groups"
         )

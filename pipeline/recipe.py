@@ -75,8 +75,9 @@ class Recipe(Strict):
     batch_size: int = Field(1000, ge=1)  # documents per step call inside a work unit
     # Inputs larger than this are cut into work units of about this size where the format allows
     # (uncompressed JSONL, Parquet row groups: `pipeline.units`), so one big file keeps every
-    # worker busy.
-    unit_mb: float = Field(32.0, gt=0)
+    # worker busy. 16 MB: a 200 MB file is 13 units, 7 and 6 on two workers (1.77x one worker's
+    # speed; with 32 MB, 4 and 3 of 7 units gave 1.59x: `make bench`, scale_bench).
+    unit_mb: float = Field(16.0, gt=0)
     error_budget: ErrorBudget = ErrorBudget()
     sources: list[SourceSpec] = Field(min_length=1)
     steps: list[dict[str, Any]] = Field(default_factory=list)
