@@ -51,7 +51,7 @@ from pipeline.executor import Executor, make_executor
 from pipeline.readers import BadRecord
 from pipeline.recipe import Recipe, build_steps
 from pipeline.steps.base import DocumentStep, GlobalStep, Sink, Step, Summaries
-from pipeline.storage import is_url
+from pipeline.storage import as_path, is_url
 from pipeline.units import Unit, list_units, read_unit
 
 PUBLISHED_RECORD = ".published.json"  # pipeline.mirror's record, in a staging directory
@@ -513,6 +513,8 @@ def run(recipe: Recipe, *, restart: bool = False, executor: Executor | None = No
     staged locally and published after every phase (`pipeline.mirror`)."""
     t0 = time.perf_counter()
     mirror = None
+    if recipe.output_dir.startswith("file://"):  # a local directory, named as a URL
+        recipe = recipe.model_copy(update={"output_dir": str(as_path(recipe.output_dir))})
     if is_url(recipe.output_dir):
         from pipeline.mirror import Mirror, default_staging
 

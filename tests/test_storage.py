@@ -139,6 +139,14 @@ def test_output_on_s3_is_published_by_phase_and_resumes_from_the_store(s3: str, 
     assert not fs.exists(f"{BUCKET}/out/work/stage9/old.done.json")
 
 
+def test_file_urls_are_local_paths(tmp_path: Path) -> None:
+    local = _inputs(tmp_path / "in")
+    assert expand_paths(f"file://{local}/*.jsonl.gz", "jsonl") == sorted(local.glob("*.jsonl.gz"))
+    a = run(load_recipe(_recipe(tmp_path, f"file://{local}", f"file://{tmp_path / 'out-url'}")))
+    b = run(load_recipe(_recipe(tmp_path, str(local), str(tmp_path / "out-path"))))
+    assert a.out == tmp_path / "out-url" and corpus_digest(a.out) == corpus_digest(b.out)
+
+
 def test_a_foreign_prefix_is_refused(s3: str, tmp_path: Path) -> None:
     fs = fsspec.filesystem("s3", skip_instance_cache=True)
     fs.pipe(f"{BUCKET}/theirs/data.csv", b"a,b\n")
