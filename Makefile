@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 corpus: $(STAMP)
-	$(BIN)/python -m pipeline run $(RECIPE)
+	$(BIN)/grist corpus $(RECIPE)
 
 # The default model trains on the default corpus, built first when it is missing. A second
 # `make train` continues an interrupted run, or says the run is finished and how to start over.
@@ -26,30 +26,30 @@ out/default/manifest.json: | $(STAMP)
 	$(MAKE) corpus
 
 train: $(STAMP) out/default/manifest.json
-	$(BIN)/python -m train train recipes/train_default.yaml --resume=auto
+	$(BIN)/grist train recipes/train_default.yaml --resume=auto
 
-# Experiments (python -m train sweep / scaling): many short trainings on the default corpus, under
+# Experiments (grist sweep / scaling): many short trainings on the default corpus, under
 # out/experiments/<name>/. Run again, a target keeps the runs it finished and continues the rest.
 # `make sweep SWEEP=model.dropout=0,0.1,0.2` sweeps another key (any config key, dotted).
 SWEEP ?= optim.lr=3e-4,1e-3,3e-3,1e-2,3e-2,1e-1,3e-1
 sweep: $(STAMP) out/default/manifest.json
-	$(BIN)/python -m train sweep recipes/train_small.yaml $(SWEEP)
+	$(BIN)/grist sweep recipes/train_small.yaml $(SWEEP)
 
 # Overfitting and dropout: train and validation curves with and without dropout, 20 epochs of a
 # 60k-token sample.
 sweep-dropout: $(STAMP) out/default/manifest.json
-	$(BIN)/python -m train sweep recipes/train_small.yaml model.dropout=0,0.2 max_train_tokens=60000 \
+	$(BIN)/grist sweep recipes/train_small.yaml model.dropout=0,0.2 max_train_tokens=60000 \
 		max_steps=300 eval.every=20 --name dropout-small-sample
 
 scaling: $(STAMP) out/default/manifest.json
-	$(BIN)/python -m train scaling recipes/train_small.yaml
+	$(BIN)/grist scaling recipes/train_small.yaml
 
 # What each step group of the default recipe is worth: raw, the groups added in recipe order, full
 # and each group left out, one small model per distinct corpus and seed (3), bits per byte on a fixed
 # held-out eval set (its own corpora, no need for out/default). `make ablate ABLATE="--train max_steps=30"` for a shorter one.
 ABLATE ?=
 ablate: $(STAMP)
-	$(BIN)/python -m train ablate recipes/default.yaml $(ABLATE)
+	$(BIN)/grist ablate recipes/default.yaml $(ABLATE)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

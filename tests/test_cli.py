@@ -113,3 +113,26 @@ def test_error_budget_stops_the_run(tmp_path: Path) -> None:
     proc = cli("run", str(_recipe(tmp_path, _corrupt_copy(tmp_path), 0.05)))
     assert proc.returncode == 1
     assert "3 of 30 input records were bad" in proc.stderr and "quarantine" in proc.stderr
+
+
+def test_the_grist_command_routes_to_both_packages_and_is_not_shadowed(tmp_path: Path) -> None:
+    """`grist` is a console script beside the venv's python. From a directory holding its own
+    train.py (which `python -m train` would run instead of grist's trainer) it still runs grist."""
+    grist = Path(sys.executable).parent / "grist"
+    assert grist.is_file(), "the grist console script is not installed (pyproject [project.scripts])"
+    (tmp_path / "train.py").write_text("print('a user script, not grist')\n")
+    listed = subprocess.run([str(grist), "--help"], cwd=tmp_path, capture_output=True, text=True)
+    assert listed.returncode == 0 and "corpus" in listed.stdout and "ablate" in listed.stdout
+    helped = subprocess.run([str(grist), "train", "--help"], cwd=tmp_path, capture_output=True, text=True)
+    assert helped.returncode == 0 and "--resume" in helped.stdout
+    assert "a user script" not in helped.stdout
+    shadowed = subprocess.run(
+        [sys.executable, "-m", "train", "--help"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert "a user script, not grist" in shadowed.stdout  # what the console script avoids
+    plan = subprocess.run(
+        [str(grist), "plan", "recipes/default.yaml"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert plan.returncode == 0 and "inputs:" in plan.stdout, plan.stderr
+    wrong = subprocess.run([str(grist), "bake"], cwd=ROOT, capture_output=True, text=True)
+    assert wrong.returncode == 2 and "unknown command 'bake'" in wrong.stderr
