@@ -7,7 +7,7 @@ import errno
 import sys
 from pathlib import Path
 
-from pipeline.config import RecipeError
+from pipeline.config import RecipeError, parse_any_order
 from pipeline.recipe import load_recipe
 
 # Storage that refuses a write: the run stops with one line and resumes once it is fixed.
@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("overrides", nargs="*", help=f"dotted overrides, e.g. {overrides}")
         p.set_defaults(fn=fn)
 
-    args = parser.parse_args(argv)
+    args = parse_any_order(parser, sub, list(sys.argv[1:] if argv is None else argv))
     try:
         return args.fn(args)
     except RecipeError as e:

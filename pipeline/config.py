@@ -16,6 +16,7 @@ checked by the constructor, which raises `ParamError` naming the parameter.
 
 from __future__ import annotations
 
+import argparse
 import functools
 import inspect
 import typing
@@ -211,3 +212,17 @@ def check_params(target: Any, params: dict[str, Any]) -> dict[str, Any]:
     converted as the hints say (an int where a float is asked becomes a float)."""
     checked = params_model(target)(**params)
     return {name: getattr(checked, name) for name in params}
+
+
+def parse_any_order(
+    parser: argparse.ArgumentParser, commands: argparse._SubParsersAction, argv: list[str]
+) -> argparse.Namespace:
+    """A command line whose options may come anywhere: `run R --restart k=v` as well as
+    `run --restart R k=v` (argparse alone ends a command's positionals at its first option, so
+    the overrides after an option were refused). The command's own parser reads its arguments
+    intermixed; help and unknown commands go through `parser` as before."""
+    if argv and argv[0] in commands.choices:
+        args = commands.choices[argv[0]].parse_intermixed_args(argv[1:])
+        setattr(args, commands.dest, argv[0])
+        return args
+    return parser.parse_args(argv)

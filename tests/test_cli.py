@@ -136,3 +136,25 @@ def test_the_grist_command_routes_to_both_packages_and_is_not_shadowed(tmp_path:
     assert plan.returncode == 0 and "inputs:" in plan.stdout, plan.stderr
     wrong = subprocess.run([str(grist), "bake"], cwd=ROOT, capture_output=True, text=True)
     assert wrong.returncode == 2 and "unknown command 'bake'" in wrong.stderr
+
+
+def test_options_may_come_before_between_or_after_the_overrides() -> None:
+    """argparse alone ends the positionals at the first option: `plan R --sample-docs 5 k=v` and
+    `train C --resume=auto k=v` used to refuse the override after the option."""
+    plan = cli("plan", "recipes/default.yaml", "--sample-docs", "5", "workers=1")
+    assert plan.returncode == 0 and "1 workers" in plan.stdout, plan.stderr
+    train = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "train",
+            "recipes/train_default.yaml",
+            "--resume=auto",
+            "corpus=/no/such/corpus",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert train.returncode == 2 and "/no/such/corpus" in train.stderr  # the override was read
+    assert "unrecognized arguments" not in train.stderr

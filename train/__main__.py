@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from tokenizers import Tokenizer
 
-from pipeline.config import RecipeError
+from pipeline.config import RecipeError, parse_any_order
 from pipeline.tokenizer import SEPARATOR, Encoder
 from train.ablate import EVAL_BYTES, run_ablation
 from train.checkpoint import LAST, CheckpointError, load_checkpoint
@@ -118,12 +118,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. optim.lr=1e-3 max_steps=500")
     p.add_argument(
         "--resume",
-        nargs="?",
+        action="store_const",
         const="yes",
-        choices=["yes", "auto"],
         help="continue the run in out_dir from its last.pt; --resume=auto: continue one if there is one, "
         "else start (what `make train` does)",
     )
+    p.add_argument("--resume=auto", dest="resume", action="store_const", const="auto", help=argparse.SUPPRESS)
     p.set_defaults(fn=_cmd_train)
     p = sub.add_parser("sample", help="continue a prompt with a trained checkpoint")
     p.add_argument("checkpoint", help="e.g. out/train/default/best.pt")
@@ -171,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--eval-bytes", type=int, default=EVAL_BYTES, help="bytes of eval text per kind of source")
     _experiment_options(p)
     p.set_defaults(fn=_cmd_ablate)
-    args = parser.parse_args(argv)
+    argv = ["--resume" if a == "--resume=yes" else a for a in argv]
+    args = parse_any_order(parser, sub, argv)
     try:
         return args.fn(args)
     except (RecipeError, CorpusError, CheckpointError, TrainError, ExperimentError) as e:
