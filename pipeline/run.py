@@ -537,6 +537,22 @@ def run(recipe: Recipe, *, restart: bool = False, executor: Executor | None = No
         lock.close()
 
 
+def _resume_point(out: Path, pipe: Pipeline, units: list[Unit]) -> str | None:
+    """Where a run starts again: the units each pass has committed and the plans done; None when
+    nothing is committed yet."""
+    parts = []
+    for stage in pipe.stages:
+        done = len(list(stage_dir(out, stage.index).glob("*.done.json")))
+        if done:
+            parts.append(f"stage {stage.index} {done}/{len(units)} units")
+        if stage.summarize and (plan_dir(out, stage.summarize) / "done.json").exists():
+            parts.append(f"plan {stage.summarize} done")
+    sink = len(list((work_dir(out) / "sink").glob("*.done.json")))
+    if sink:
+        parts.append(f"{pipe.sink.write_label} {sink}/{len(units)} units")
+    return f"resuming {out}: " + ", ".join(parts) if parts else None
+
+
 def _run_locked(
     recipe: Recipe,
     out: Path,
@@ -552,6 +568,8 @@ def _run_locked(
     run_id = uuid.uuid4().hex
     pipe = get_pipeline(recipe, run_id)
     units = list_units(recipe)
+    if (point := _resume_point(out, pipe, units)) is not None:
+        print(point, flush=True)
     stage_results: list[list[dict[str, Any]]] = []
     plan_stats: dict[str, dict[str, Any]] = {}
     phase_seconds: dict[str, float] = {}

@@ -163,7 +163,8 @@ def test_killed_runs_resume_to_identical_output(tmp_path: Path) -> None:
     cmd = [sys.executable, "-m", "pipeline", "run"]
     subprocess.run([*cmd, str(clean)], cwd=ROOT, check=True, capture_output=True)
     crash_at_each([*cmd, str(killed)], CRASH_POINTS)
-    subprocess.run([*cmd, str(killed)], cwd=ROOT, check=True, capture_output=True)
+    resumed = subprocess.run([*cmd, str(killed)], cwd=ROOT, check=True, capture_output=True, text=True)
+    assert f"resuming {killed_out}: stage 0 " in resumed.stdout  # says from where
     a, b = _snapshot(clean_out), _snapshot(killed_out)
     assert b["leftovers"] == []
     assert a.keys() == b.keys()

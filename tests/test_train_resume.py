@@ -41,7 +41,10 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(tiny_corpus: Path, tmp_
     crash_at_each(train_command(config, "--resume"), ["checkpoint@2"])
     assert torch.load(killed / LAST, weights_only=True)["step"] == 30
     assert leftovers(killed)  # the torn write, which the next start clears
-    subprocess.run(train_command(config, "--resume"), cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    resumed = subprocess.run(
+        train_command(config, "--resume"), cwd=ROOT, check=True, capture_output=True, text=True
+    )
+    assert f"resuming {killed} at step 30 of {STEPS}" in resumed.stdout  # says from where
     assert not leftovers(killed)
     subprocess.run(train_command(config, f"out_dir={whole}"), cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
 

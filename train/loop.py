@@ -219,6 +219,10 @@ class Trainer:
         self.history = [r for r in rows if r["step"] <= self.step]
         if self.main:
             self._rewrite_metrics()
+            print(
+                f"resuming {self.out_dir} at step {self.step} of {self.cfg.max_steps} (from {LAST})",
+                flush=True,
+            )
 
     # -- checkpoints and logs ----------------------------------------------------------------
 
