@@ -525,15 +525,16 @@ def run(recipe: Recipe, *, restart: bool = False, executor: Executor | None = No
     _refuse_foreign(out)
     lock = _lock_output(out)
     try:
-        if mirror is not None:  # refuses a location holding objects grist did not write
-            mirror.track_remote() if restart else mirror.pull()
-        result = _run_locked(recipe, out, restart, executor, t0, mirror.push if mirror else lambda: None)
-        if mirror is not None:
-            result.publish = mirror.push
+        if mirror is None:
+            return _run_locked(recipe, out, restart, executor, t0, lambda: None)
+        mirror.track_remote() if restart else mirror.pull()  # refuses a location grist did not write
+        try:
+            result = _run_locked(recipe, out, restart, executor, t0, mirror.push)
+        finally:
+            mirror.push()  # everything committed, also when the run stopped half way
+        result.publish = mirror.push
         return result
     finally:
-        if mirror is not None:
-            mirror.push()  # everything committed, also when the run stopped half way
         lock.close()
 
 

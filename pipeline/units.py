@@ -73,20 +73,26 @@ def split(path: AnyPath, format: str, limit: int) -> list[Span]:
     return _line_spans(path, size, math.ceil(size / limit))
 
 
+def _why_whole(path: AnyPath, format: str) -> str:
+    if format == "jsonl":
+        return (
+            "compressed: a gzip or zstd stream is read from its start" if is_compressed(path) else "one line"
+        )
+    return "a single row group" if format == "parquet" else f"{format}: read as one stream"
+
+
 def unsplittable(recipe: Recipe) -> list[tuple[str, int, str]]:
-    """(path, bytes, why) of inputs over `unit_mb` that are one unit all the same."""
+    """(path, bytes, why) of input files over `unit_mb` that `split` leaves whole."""
     limit = round(recipe.unit_mb * 1e6)
     found = []
     for src in recipe.sources:
         for path in expand_paths(src.path, src.format):
-            if not path.is_file() or (size := path.stat().st_size) <= limit:
-                continue
-            if src.format == "jsonl" and is_compressed(path):
-                found.append((str(path), size, "compressed: a gzip or zstd stream is read from its start"))
-            elif src.format == "parquet" and len(_row_group_spans(path, limit)) <= 1:
-                found.append((str(path), size, "a single row group"))
-            elif src.format in ("warc", "wet", "text"):
-                found.append((str(path), size, f"{src.format}: read as one stream"))
+            if (
+                path.is_file()
+                and (size := path.stat().st_size) > limit
+                and len(split(path, src.format, limit)) <= 1
+            ):
+                found.append((str(path), size, _why_whole(path, src.format)))
     return found
 
 

@@ -21,8 +21,9 @@ from tests.crashes import leftovers
 
 NODE = {"num_cpus": 1, "object_store_memory": 80 << 20}
 HEAD = NODE | {"num_cpus": 0}  # tasks run on the two worker nodes only: the one killed is one of them
-# A dead raylet is declared dead after period x threshold: 1.5 s instead of Ray's default 15 s.
-FAST_HEALTH_CHECK = {"health_check_period_ms": 500, "health_check_failure_threshold": 3}
+# A dead raylet is declared dead after period x threshold: 8 s instead of Ray's default 15 s, and
+# still long enough that a live node on a busy machine is not declared dead by mistake.
+FAST_HEALTH_CHECK = {"health_check_period_ms": 1000, "health_check_failure_threshold": 8}
 
 
 @pytest.fixture

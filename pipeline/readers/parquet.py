@@ -10,6 +10,7 @@ with one "corrupt_file" BadRecord at the first unreadable row.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import nullcontext
 from pathlib import Path
 
 import pyarrow as pa
@@ -28,13 +29,16 @@ def read_parquet(
     """Documents of one Parquet file, or of its row groups `span` (rows numbered as in the whole
     file). `batch_size` rows are held as Python objects at a time: pyarrow's default (65,536)
     times multi-KB texts would be hundreds of MB."""
-    try:
-        path = mapper.path
-        parquet_file = pq.ParquetFile(path if isinstance(path, Path) else path.open("rb"))
-    except _ERRORS as e:
-        yield mapper.bad(None, None, "corrupt_file", f"not a readable Parquet file: {e}", "")
-        return
-    groups = None if span is None else list(range(span.start, span.end))
-    with parquet_file:
-        batches = parquet_file.iter_batches(batch_size=batch_size, row_groups=groups)
-        yield from read_arrow_batches(batches, mapper, _ERRORS, first_row=0 if span is None else span.first)
+    path = mapper.path
+    with path.open("rb") if not isinstance(path, Path) else nullcontext(path) as source:
+        try:
+            parquet_file = pq.ParquetFile(source)
+        except _ERRORS as e:
+            yield mapper.bad(None, None, "corrupt_file", f"not a readable Parquet file: {e}", "")
+            return
+        groups = None if span is None else list(range(span.start, span.end))
+        with parquet_file:
+            batches = parquet_file.iter_batches(batch_size=batch_size, row_groups=groups)
+            yield from read_arrow_batches(
+                batches, mapper, _ERRORS, first_row=0 if span is None else span.first
+            )

@@ -86,7 +86,8 @@ SUMMARY_SCHEMA = pa.schema(
 HELD_SCHEMA = SUMMARY_SCHEMA.append(pa.field("item", pa.int32()))
 REPORT_ITEMS = 20  # leaked item ids listed per benchmark in the report
 # A document partition while it is judged: the evidence table, its numpy columns and judge's
-# sorted copies, about 10x the evidence's Arrow size.
+# sorted copies. 10x the evidence's Arrow size is an estimate from the arrays judge builds (about
+# ten of the evidence's length), not a measurement: evidence is small on real corpora.
 JUDGE_MEMORY_FACTOR = 10
 
 

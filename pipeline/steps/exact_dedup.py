@@ -10,8 +10,8 @@ and `memory_budget_mb`, so one partition fits one task), one task per partition 
 duplicate groups there (equal hashes always share a partition), and writes each unit's drops
 to its own file; the apply pass of a unit loads only that unit's drops. Memory: a plan task
 holds one partition (<= the budget); an apply worker one unit's drops; the driver, file names.
-Disk: the summaries (8 bytes of hash plus the id, about 50 bytes a document: 50 GB per billion)
-once more during the shuffle.
+Disk: the summaries (hash and id: 19 bytes a document with 36-character ids, zstd, 19 GB per
+billion, `scale_bench`'s memory section) once more during the shuffle.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import xxhash
 from pydantic import PositiveFloat
@@ -34,8 +33,9 @@ from pipeline.steps.base import GlobalStep, ParallelMap, Summaries
 
 _SPACES = re.compile(r"\s+")
 # A partition in memory: the Arrow table, its sort permutation and the numpy views the group
-# search makes, about 3x the summary's uncompressed bytes (measured: `make bench`, scale_bench).
-MEMORY_FACTOR = 3
+# search makes. Measured 3.8x the summary's uncompressed bytes (4 M documents in one partition:
+# a 840 MB peak for 192 MB of summaries, about 110 MB of it the process itself; scale_bench).
+MEMORY_FACTOR = 4
 
 
 def text_key(text: str, casefold: bool) -> int:
@@ -64,18 +64,18 @@ def dedup_partition(task: tuple[str, list[str], str]) -> dict[str, int]:
     first[1:] = hashes[1:] != hashes[:-1]
     group_start = np.maximum.accumulate(np.where(first, np.arange(len(hashes)), 0))
     dup = np.flatnonzero(~first)
+    unit = table["unit"].to_numpy()[dup]
+    order = np.argsort(unit, kind="stable")  # each unit's drops together, one slice each
+    dup, unit = dup[order], unit[order]
     drops = pa.table(
-        {
-            "id": table["id"].take(pa.array(dup)),
-            "duplicate_of": table["id"].take(pa.array(group_start[dup])),
-            "unit": table["unit"].take(pa.array(dup)),
-        }
+        {"id": table["id"].take(pa.array(dup)), "duplicate_of": table["id"].take(pa.array(group_start[dup]))}
     )
-    for u in pc.unique(drops["unit"]).to_pylist():
-        rows = drops.filter(pc.equal(drops["unit"], u)).select(["id", "duplicate_of"])
-        out = Path(drops_dir) / units[u] / f"{Path(part_dir).name}.parquet"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(rows, out)
+    bounds = np.flatnonzero(np.diff(unit)) + 1
+    for lo, hi in zip([0, *bounds], [*bounds, len(unit)], strict=True):
+        if hi > lo:
+            out = Path(drops_dir) / units[unit[lo]] / f"{Path(part_dir).name}.parquet"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            pq.write_table(drops.slice(lo, hi - lo), out)
     return {
         "documents": len(hashes),
         "duplicates": len(dup),
